@@ -1,0 +1,121 @@
+//! `#[derive(ShmSafe)]` for `shmsync`: checks the `repr` and every field of a struct and
+//! computes its structural layout fingerprint.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Index, Member};
+
+/// Derives `shmsync::ShmSafe` for a `#[repr(C)]` or `#[repr(transparent)]` struct whose
+/// fields are all `ShmSafe`.
+///
+/// The fingerprint is built from each field's offset and fingerprint plus the struct's size
+/// and alignment, never from names, so two programs that declare the same struct agree.
+///
+/// # Examples
+///
+/// ```ignore
+/// #[derive(shmsync::ShmSafe)]
+/// #[repr(C)]
+/// struct Counter { value: u64, updates: u32 }
+/// ```
+#[proc_macro_derive(ShmSafe)]
+pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
+    check_repr(input)?;
+    let fields = match &input.data {
+        Data::Struct(data) => &data.fields,
+        Data::Enum(data) => {
+            return Err(Error::new(
+                data.enum_token.span(),
+                "ShmSafe can be derived for structs only; write `unsafe impl ShmSafe` for an enum",
+            ))
+        }
+        Data::Union(data) => {
+            return Err(Error::new(
+                data.union_token.span(),
+                "ShmSafe can be derived for structs only",
+            ))
+        }
+    };
+    let members: Vec<Member> = match fields {
+        Fields::Named(named) => named
+            .named
+            .iter()
+            .map(|f| Member::Named(f.ident.clone().expect("named field")))
+            .collect(),
+        Fields::Unnamed(unnamed) => (0..unnamed.unnamed.len())
+            .map(|i| Member::Unnamed(Index::from(i)))
+            .collect(),
+        Fields::Unit => Vec::new(),
+    };
+    let types: Vec<_> = fields.iter().map(|f| &f.ty).collect();
+
+    let name = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let mut where_clause = where_clause
+        .cloned()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    for ty in &types {
+        where_clause
+            .predicates
+            .push(syn::parse_quote!(#ty: ::shmsync::ShmSafe));
+    }
+    let count = members.len() as u64;
+    let fp = quote!(::shmsync::__private::fingerprint);
+    Ok(quote! {
+        // SAFETY: the derive checked that the struct is repr(C) or repr(transparent) and the
+        // where clause requires every field to be ShmSafe; drop glue is refused by
+        // `ASSERT_NO_DROP` wherever the type is placed in shared memory.
+        unsafe impl #impl_generics ::shmsync::ShmSafe for #name #ty_generics #where_clause {
+            const FINGERPRINT: u64 = {
+                let mut hash = #fp::start(#fp::STRUCT);
+                hash = #fp::mix(hash, #count);
+                #(
+                    hash = #fp::mix(hash, ::core::mem::offset_of!(Self, #members) as u64);
+                    hash = #fp::mix(hash, <#types as ::shmsync::ShmSafe>::FINGERPRINT);
+                )*
+                #fp::finish(hash, ::core::mem::size_of::<Self>(), ::core::mem::align_of::<Self>())
+            };
+            const BACKENDS: u32 = 0 #(| <#types as ::shmsync::ShmSafe>::BACKENDS)*;
+        }
+    })
+}
+
+fn check_repr(input: &DeriveInput) -> Result<(), Error> {
+    let mut ok = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("C") || meta.path.is_ident("transparent") {
+                ok = true;
+            } else if meta.path.is_ident("packed") {
+                return Err(meta.error("ShmSafe does not support repr(packed): fields would be unaligned"));
+            }
+            if meta.input.peek(syn::token::Paren) {
+                let _content;
+                syn::parenthesized!(_content in meta.input);
+            }
+            Ok(())
+        })?;
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Span::call_site(),
+            format!(
+                "#[derive(ShmSafe)] requires #[repr(C)] or #[repr(transparent)] on `{}`: \
+                 Rust's default layout may differ between programs",
+                input.ident
+            ),
+        ))
+    }
+}

@@ -1,0 +1,145 @@
+//! The raw lock algorithms behind the public types: one state machine per backend.
+//!
+//! The public [`ShmMutex`](crate::generic::ShmMutex) and
+//! [`ShmCondvar`](crate::generic::ShmCondvar) are written once over the sealed [`RawMutex`]
+//! and [`RawCondvar`] traits; each backend module implements them.
+
+use crate::sys::time::Deadline;
+
+#[cfg(target_os = "linux")]
+pub(crate) mod futex;
+pub(crate) mod pthread;
+#[cfg(target_os = "linux")]
+pub(crate) mod seq_condvar;
+
+/// Identifies a backend in a segment header and a layout fingerprint.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::BackendId;
+/// assert_ne!(BackendId::Futex.bit(), BackendId::Pthread.bit());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum BackendId {
+    /// `shmsync::futex`: Linux futex words with owner-death detection.
+    Futex = 0,
+    /// `shmsync::pthread`: robust process-shared pthread mutexes.
+    Pthread = 1,
+}
+
+impl BackendId {
+    /// This backend's bit in [`ShmSafe::BACKENDS`](crate::ShmSafe::BACKENDS).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmsync::BackendId::Pthread.bit(), 2);
+    /// ```
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// The backend's module name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmsync::BackendId::Futex.name(), "futex");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            BackendId::Futex => "futex",
+            BackendId::Pthread => "pthread",
+        }
+    }
+}
+
+/// A readable name for a set of backend bits, for error messages.
+pub(crate) fn describe_backends(bits: u32) -> String {
+    let names: Vec<String> = (0..32)
+        .filter(|i| bits & (1 << i) != 0)
+        .map(|i| match i {
+            0 => BackendId::Futex.name().to_string(),
+            1 => BackendId::Pthread.name().to_string(),
+            other => format!("#{other}"),
+        })
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join("+")
+    }
+}
+
+/// How a lock was acquired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// From an owner that released it.
+    Clean,
+    /// From an owner that died holding it: the protected data may be inconsistent.
+    OwnerDied,
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+pub(crate) use sealed::Sealed;
+
+/// A raw process-shared lock living in shared memory.
+///
+/// # Safety
+///
+/// - `lock`, `try_lock` (when `Some`) and `try_lock_until` (when `Some`) return only once the
+///   caller holds the lock exclusively among every thread of every process mapping the bytes.
+/// - The type is `#[repr(C)]`, holds no pointer or process-local handle, and `INIT` is a valid
+///   unlocked state in any process, at any address, with no further init step.
+/// - A holder's death never leaves other lockers blocked forever; the next locker gets
+///   [`Acquired::OwnerDied`].
+pub unsafe trait RawMutex: Sealed + Send + Sync + Sized + 'static {
+    /// The backend this lock belongs to.
+    const ID: BackendId;
+    /// The unlocked state.
+    const INIT: Self;
+    /// Blocks until the lock is held.
+    fn lock(&self) -> Acquired;
+    /// Takes the lock if it is free now.
+    fn try_lock(&self) -> Option<Acquired>;
+    /// Blocks until the lock is held or `deadline` (CLOCK_MONOTONIC) passes.
+    fn try_lock_until(&self, deadline: Deadline) -> Option<Acquired>;
+    /// Releases the lock.
+    ///
+    /// # Safety
+    ///
+    /// - The calling thread holds the lock.
+    unsafe fn unlock(&self);
+}
+
+/// A raw process-shared condition variable paired with [`RawMutex`] `Self::Mutex`.
+///
+/// # Safety
+///
+/// - `wait` returns with the mutex held again, whatever happened while it slept.
+/// - The type is `#[repr(C)]`, holds no pointer or process-local handle, and `INIT` is valid
+///   in any process at any address.
+/// - A waiter that dies inside `wait` never makes `notify_one` or `notify_all` block, and
+///   never stops other waiters from waking.
+pub unsafe trait RawCondvar: Sealed + Send + Sync + Sized + 'static {
+    /// The mutex this condition variable works with.
+    type Mutex: RawMutex;
+    /// The initial state.
+    const INIT: Self;
+    /// Atomically releases `mutex` and sleeps until notified, spuriously woken, or
+    /// `deadline` passes; then takes `mutex` again. Returns how the mutex was re-acquired and
+    /// whether the deadline passed.
+    ///
+    /// # Safety
+    ///
+    /// - The calling thread holds `mutex`.
+    unsafe fn wait(&self, mutex: &Self::Mutex, deadline: Option<Deadline>) -> (Acquired, bool);
+    /// Wakes at least one waiter, if any.
+    fn notify_one(&self);
+    /// Wakes every waiter.
+    fn notify_all(&self);
+}

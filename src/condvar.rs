@@ -1,0 +1,267 @@
+//! `ShmCondvar`, written once over a backend's [`RawCondvar`].
+
+use core::fmt;
+use std::sync::{LockResult, PoisonError};
+use std::time::Duration;
+
+use crate::backend::{RawCondvar, RawMutex};
+use crate::mutex::ShmMutexGuard;
+use crate::shm_safe::fingerprint;
+use crate::sys::time::Deadline;
+use crate::ShmSafe;
+
+/// Whether a timed condition-variable wait returned because its timeout passed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmsync::{ShmCondvar, ShmMutex};
+///
+/// let (m, cv) = (ShmMutex::new(()), ShmCondvar::new());
+/// let (_guard, result) = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(1)).unwrap();
+/// assert!(result.timed_out());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// Whether the wait ended because its timeout passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (m, cv) = (shmsync::ShmMutex::new(()), shmsync::ShmCondvar::new());
+    /// let (_g, r) = cv.wait_timeout(m.lock().unwrap(), Duration::ZERO).unwrap();
+    /// assert!(r.timed_out());
+    /// ```
+    pub fn timed_out(&self) -> bool {
+        self.0
+    }
+}
+
+/// A condition variable that works across processes sharing memory, generic over its
+/// backend; use the aliases [`futex::ShmCondvar`](crate::futex::ShmCondvar),
+/// [`pthread::ShmCondvar`](crate::pthread::ShmCondvar) or the default
+/// [`ShmCondvar`](crate::ShmCondvar).
+///
+/// The API is `std::sync::Condvar`'s; timeouts are measured on CLOCK_MONOTONIC. A waiter
+/// killed inside `wait` harms nothing: notifications never block and live waiters still wake.
+/// Spurious wake-ups can happen, as with std.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::{ShmCondvar, ShmMutex};
+///
+/// let (m, cv) = (ShmMutex::new(true), ShmCondvar::new());
+/// let guard = cv.wait_while(m.lock().unwrap(), |ready| !*ready).unwrap();
+/// assert!(*guard);
+/// cv.notify_all();
+/// ```
+#[repr(C)]
+pub struct ShmCondvar<C> {
+    raw: C,
+}
+
+// SAFETY: a repr(C) wrapper of a raw condition variable, which holds no pointer or handle per
+// `RawCondvar`'s contract; no drop glue.
+unsafe impl<C: RawCondvar> ShmSafe for ShmCondvar<C> {
+    const FINGERPRINT: u64 = fingerprint::finish(
+        fingerprint::mix(
+            fingerprint::start(fingerprint::CONDVAR),
+            <C::Mutex as RawMutex>::ID as u64,
+        ),
+        core::mem::size_of::<Self>(),
+        core::mem::align_of::<Self>(),
+    );
+    const BACKENDS: u32 = <C::Mutex as RawMutex>::ID.bit();
+}
+
+type Guard<'a, T, C> = ShmMutexGuard<'a, T, <C as RawCondvar>::Mutex>;
+
+impl<C: RawCondvar> ShmCondvar<C> {
+    /// Creates a condition variable that needs no further init step wherever it is placed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cv = shmsync::ShmCondvar::new();
+    /// cv.notify_one();
+    /// ```
+    pub const fn new() -> Self {
+        ShmCondvar { raw: C::INIT }
+    }
+
+    /// Releases the guard's mutex, sleeps until notified (or spuriously woken), and locks it
+    /// again.
+    ///
+    /// # Errors
+    ///
+    /// `Err(PoisonError)` carrying the guard when the mutex is poisoned on re-acquisition,
+    /// including when its holder died while this thread waited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(1u32), ShmCondvar::new());
+    /// let mut guard = m.lock().unwrap();
+    /// while *guard == 0 {
+    ///     guard = cv.wait(guard).unwrap();
+    /// }
+    /// ```
+    pub fn wait<'a, T>(&self, guard: Guard<'a, T, C>) -> LockResult<Guard<'a, T, C>> {
+        let mutex = guard.mutex();
+        // SAFETY: the guard proves this thread holds the mutex; the guard stays alive (and
+        // will unlock on drop) because `wait` re-acquires before returning.
+        let (acquired, _) = unsafe { self.raw.wait(mutex.raw(), None) };
+        core::mem::forget(guard);
+        mutex.guard(acquired)
+    }
+
+    /// Waits while `condition` returns true, re-checking it after every wake-up.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(3u32), ShmCondvar::new());
+    /// let guard = cv.wait_while(m.lock().unwrap(), |n| *n < 3).unwrap();
+    /// assert_eq!(*guard, 3);
+    /// ```
+    pub fn wait_while<'a, T, F>(
+        &self,
+        mut guard: Guard<'a, T, C>,
+        mut condition: F,
+    ) -> LockResult<Guard<'a, T, C>>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while condition(&mut *guard) {
+            guard = self.wait(guard)?;
+        }
+        Ok(guard)
+    }
+
+    /// Like [`wait`](Self::wait), but returns once `timeout` (CLOCK_MONOTONIC) has passed.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait), carrying the guard and the timeout result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(()), ShmCondvar::new());
+    /// let (_guard, r) = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(2)).unwrap();
+    /// assert!(r.timed_out());
+    /// ```
+    pub fn wait_timeout<'a, T>(
+        &self,
+        guard: Guard<'a, T, C>,
+        timeout: Duration,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
+        self.wait_until(guard, Deadline::after(timeout))
+    }
+
+    /// Waits while `condition` returns true, for at most `timeout` in all.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait), carrying the guard and the timeout result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(false), ShmCondvar::new());
+    /// let (guard, r) = cv
+    ///     .wait_timeout_while(m.lock().unwrap(), Duration::from_millis(2), |done| !*done)
+    ///     .unwrap();
+    /// assert!(r.timed_out() && !*guard);
+    /// ```
+    pub fn wait_timeout_while<'a, T, F>(
+        &self,
+        mut guard: Guard<'a, T, C>,
+        timeout: Duration,
+        mut condition: F,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        let deadline = Deadline::after(timeout);
+        loop {
+            if !condition(&mut *guard) {
+                return Ok((guard, WaitTimeoutResult(false)));
+            }
+            if deadline.is_some_and(Deadline::passed) {
+                return Ok((guard, WaitTimeoutResult(true)));
+            }
+            guard = self.wait_until(guard, deadline)?.0;
+        }
+    }
+
+    /// Wakes one waiter, in any process. Never blocks, even if waiters have died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// shmsync::ShmCondvar::new().notify_one();
+    /// ```
+    pub fn notify_one(&self) {
+        self.raw.notify_one();
+    }
+
+    /// Wakes every waiter, in every process. Never blocks, even if waiters have died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// shmsync::ShmCondvar::new().notify_all();
+    /// ```
+    pub fn notify_all(&self) {
+        self.raw.notify_all();
+    }
+
+    fn wait_until<'a, T>(
+        &self,
+        guard: Guard<'a, T, C>,
+        deadline: Option<Deadline>,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
+        let mutex = guard.mutex();
+        // SAFETY: the guard proves this thread holds the mutex; `wait` re-acquires it.
+        let (acquired, timed_out) = unsafe { self.raw.wait(mutex.raw(), deadline) };
+        core::mem::forget(guard);
+        let timed_out = timed_out || deadline.is_some_and(Deadline::passed);
+        match mutex.guard(acquired) {
+            Ok(guard) => Ok((guard, WaitTimeoutResult(timed_out))),
+            Err(poisoned) => Err(PoisonError::new((
+                poisoned.into_inner(),
+                WaitTimeoutResult(timed_out),
+            ))),
+        }
+    }
+}
+
+impl<C: RawCondvar> Default for ShmCondvar<C> {
+    fn default() -> Self {
+        ShmCondvar::new()
+    }
+}
+
+impl<C: RawCondvar> fmt::Debug for ShmCondvar<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmCondvar")
+            .field("backend", &<C::Mutex as RawMutex>::ID)
+            .finish_non_exhaustive()
+    }
+}

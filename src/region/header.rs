@@ -1,0 +1,299 @@
+//! The header in front of every named or placed segment, and its validation.
+//!
+//! Layout (64 bytes, `#[repr(C)]`, native endianness): magic, format version, header size,
+//! init state, creator PID, layout fingerprint, backend set, value alignment, value offset,
+//! value size, total size. The creator writes every field, then publishes the state
+//! `INITIALIZING | pid` with Release, writes the value, then publishes `READY` with Release;
+//! openers read the state with Acquire before they trust the value.
+
+use std::io;
+use std::mem::{align_of, size_of};
+use std::time::Duration;
+
+use crate::backend::describe_backends;
+use crate::sync::{AtomicU32, Ordering};
+use crate::sys::error::invalid_data;
+use crate::sys::process::{self, Identity, PID_MASK};
+use crate::sys::time::Deadline;
+use crate::ShmSafe;
+
+/// Identifies a shmsync segment.
+pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
+/// Bumped whenever the header or a primitive's shared layout changes.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// `state`: all zero, nothing written yet.
+const EMPTY: u32 = 0;
+/// `state`: the value is written and may be used.
+const READY: u32 = 1;
+/// `state`: the process whose PID is in the low bits is writing the value.
+const INITIALIZING: u32 = 1 << 31;
+
+/// How long a segment that is still all zero may stay so before it is called garbage: the
+/// creator writes the header right after sizing the segment.
+const EMPTY_GRACE: Duration = Duration::from_millis(200);
+/// How often a waiting opener checks whether the creator is still alive.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The segment header.
+#[repr(C)]
+pub(crate) struct Header {
+    magic: [u8; 8],
+    version: u32,
+    header_size: u32,
+    state: AtomicU32,
+    creator: u32,
+    fingerprint: u64,
+    backends: u32,
+    value_align: u32,
+    value_offset: u64,
+    value_size: u64,
+    total_size: u64,
+}
+
+const _: () = assert!(size_of::<Header>() == 64);
+const _: () = assert!(align_of::<Header>() == 8);
+
+/// Where a `T` goes in a segment and how large the segment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// Offset of the value from the start of the segment.
+    pub(crate) offset: usize,
+    /// Size of the whole segment: header, padding and value.
+    pub(crate) total: usize,
+}
+
+impl Geometry {
+    /// The geometry of a segment holding a `T`.
+    pub(crate) const fn of<T>() -> Geometry {
+        let align = if align_of::<T>() > 64 {
+            align_of::<T>()
+        } else {
+            64
+        };
+        let offset = (size_of::<Header>() + align - 1) / align * align;
+        Geometry {
+            offset,
+            total: offset + size_of::<T>(),
+        }
+    }
+}
+
+/// The smallest segment that can hold a header.
+pub(crate) const HEADER_SIZE: usize = size_of::<Header>();
+
+/// A plain copy of the header's fields, read once.
+struct Fields {
+    magic: [u8; 8],
+    version: u32,
+    header_size: u32,
+    fingerprint: u64,
+    backends: u32,
+    value_align: u32,
+    value_offset: u64,
+    value_size: u64,
+    total_size: u64,
+}
+
+/// Writes every header field for a `T` and publishes `INITIALIZING | pid` (Release).
+///
+/// # Safety
+///
+/// - `base` points to at least `Geometry::of::<T>().total` writable bytes, aligned to 64 (or
+///   to `T`'s alignment if larger), that no other process trusts yet.
+pub(crate) unsafe fn begin_init<T: ShmSafe>(base: *mut u8, me: Identity) {
+    let geometry = Geometry::of::<T>();
+    let header = base.cast::<Header>();
+    let fields = Header {
+        magic: MAGIC,
+        version: FORMAT_VERSION,
+        header_size: HEADER_SIZE as u32,
+        state: AtomicU32::new(EMPTY),
+        creator: me.pid,
+        fingerprint: T::FINGERPRINT,
+        backends: T::BACKENDS,
+        value_align: align_of::<T>() as u32,
+        value_offset: geometry.offset as u64,
+        value_size: size_of::<T>() as u64,
+        total_size: geometry.total as u64,
+    };
+    // SAFETY: `header` is valid for writes per this function's contract.
+    unsafe { header.write(fields) };
+    // SAFETY: the header was just written; its state word is a live AtomicU32.
+    let state = unsafe { &(*header).state };
+    state.store(INITIALIZING | me.pid, Ordering::Release);
+}
+
+/// Publishes `READY` (Release) after the value is written, and wakes waiting openers.
+///
+/// # Safety
+///
+/// - `base` points to a header written by [`begin_init`] in this process, and the value has
+///   been written.
+pub(crate) unsafe fn finish_init(base: *mut u8) {
+    // SAFETY: per the contract, `base` holds a header whose state is a live AtomicU32.
+    let state = unsafe { &(*base.cast::<Header>()).state };
+    state.store(READY, Ordering::Release);
+    #[cfg(target_os = "linux")]
+    crate::sync::futex::wake_all(state);
+}
+
+/// Validates the header at `base` for a `T`, waiting (up to `timeout`) for a creator that is
+/// still initialising it. Reads only; never writes.
+///
+/// # Safety
+///
+/// - `base` points to at least `len` readable bytes that stay mapped for the call, aligned to
+///   8, and `len >= HEADER_SIZE`.
+pub(crate) unsafe fn validate<T: ShmSafe>(
+    base: *const u8,
+    len: usize,
+    what: &str,
+    timeout: Duration,
+) -> io::Result<()> {
+    debug_assert!(len >= HEADER_SIZE);
+    let header = base.cast::<Header>();
+    // SAFETY: the header's state word is in bounds, aligned and only accessed atomically.
+    let state = unsafe { &(*header).state };
+    let give_up = Deadline::after(timeout);
+    let empty_until = Deadline::after(EMPTY_GRACE.min(timeout));
+    loop {
+        let observed = state.load(Ordering::Acquire);
+        if observed != EMPTY {
+            // SAFETY: `header` is in bounds; the copy is read volatile because another process
+            // may write the bytes at any time and we must not assume they stay put.
+            let fields = unsafe { read_fields(header) };
+            check_fields::<T>(&fields, len, what)?;
+        }
+        let until = match observed {
+            READY => return Ok(()),
+            EMPTY => empty_until,
+            s if s & INITIALIZING != 0 && s & !INITIALIZING <= PID_MASK => {
+                let creator = Identity {
+                    pid: s & !INITIALIZING,
+                    start: 0,
+                };
+                if process::is_dead(creator) {
+                    return Err(invalid_data(format!(
+                        "{what}: its creator (pid {}) died while initialising it; unlink it and \
+                         create it again",
+                        creator.pid
+                    )));
+                }
+                give_up
+            }
+            s => {
+                return Err(invalid_data(format!(
+                    "{what}: init state 0x{s:08x} is not a valid state"
+                )))
+            }
+        };
+        if until.is_some_and(Deadline::passed) {
+            return Err(not_ready(what, observed, timeout));
+        }
+        wait_for_change(state, observed, until);
+    }
+}
+
+fn not_ready(what: &str, observed: u32, timeout: Duration) -> io::Error {
+    if observed == EMPTY {
+        invalid_data(format!(
+            "{what}: not initialised (no header was written within {EMPTY_GRACE:?})"
+        ))
+    } else {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "{what}: its creator (pid {}) is still initialising it after {timeout:?}",
+                observed & !INITIALIZING
+            ),
+        )
+    }
+}
+
+/// Sleeps until the state word may have changed, for at most `POLL`.
+fn wait_for_change(state: &AtomicU32, observed: u32, until: Option<Deadline>) {
+    let poll = Deadline::after(POLL).expect("10 ms fits in a timespec");
+    #[cfg(target_os = "linux")]
+    crate::sync::futex::wait(state, observed, Some(poll.min(until)));
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (state, observed, until, poll);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// # Safety
+///
+/// - `header` points to `HEADER_SIZE` readable bytes.
+unsafe fn read_fields(header: *const Header) -> Fields {
+    macro_rules! read {
+        ($field:ident) => {
+            // SAFETY: the field lies within the header, which the caller vouches for.
+            unsafe { core::ptr::addr_of!((*header).$field).read_volatile() }
+        };
+    }
+    Fields {
+        magic: read!(magic),
+        version: read!(version),
+        header_size: read!(header_size),
+        fingerprint: read!(fingerprint),
+        backends: read!(backends),
+        value_align: read!(value_align),
+        value_offset: read!(value_offset),
+        value_size: read!(value_size),
+        total_size: read!(total_size),
+    }
+}
+
+fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()> {
+    let want = Geometry::of::<T>();
+    if f.magic != MAGIC {
+        return Err(invalid_data(format!(
+            "{what}: not a shmsync segment (magic {:02x?}, expected {:02x?})",
+            f.magic, MAGIC
+        )));
+    }
+    if f.version != FORMAT_VERSION || f.header_size != HEADER_SIZE as u32 {
+        return Err(invalid_data(format!(
+            "{what}: format version {} with a {}-byte header, expected version {FORMAT_VERSION} \
+             with a {HEADER_SIZE}-byte header",
+            f.version, f.header_size
+        )));
+    }
+    if f.backends != T::BACKENDS {
+        return Err(invalid_data(format!(
+            "{what}: holds primitives of backend {}, expected {}",
+            describe_backends(f.backends),
+            describe_backends(T::BACKENDS)
+        )));
+    }
+    if f.fingerprint != T::FINGERPRINT
+        || f.value_size != size_of::<T>() as u64
+        || f.value_align != align_of::<T>() as u32
+    {
+        return Err(invalid_data(format!(
+            "{what}: layout fingerprint 0x{:016x} ({} bytes, align {}), expected 0x{:016x} \
+             ({} bytes, align {})",
+            f.fingerprint,
+            f.value_size,
+            f.value_align,
+            T::FINGERPRINT,
+            size_of::<T>(),
+            align_of::<T>()
+        )));
+    }
+    if f.value_offset != want.offset as u64 || f.total_size != want.total as u64 {
+        return Err(invalid_data(format!(
+            "{what}: value at offset {} in {} bytes, expected offset {} in {} bytes",
+            f.value_offset, f.total_size, want.offset, want.total
+        )));
+    }
+    if len < want.total {
+        return Err(invalid_data(format!(
+            "{what}: segment is truncated to {len} bytes, its header says {}",
+            want.total
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The memory behind a `ShmBox`: who maps it and how it is released.
+
+use std::io;
+use std::ptr::NonNull;
+
+use crate::sys::error::last_os_error;
+
+/// A live mapping, released on drop.
+pub(crate) enum Mapping {
+    /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: shared with children forked later.
+    Anonymous { ptr: NonNull<u8>, len: usize },
+    /// A POSIX named segment (or any file) mapped `MAP_SHARED`.
+    File(memmap2::MmapRaw),
+    /// A System V segment attached with `shmat`.
+    Sysv { ptr: NonNull<u8>, id: i32 },
+}
+
+impl Mapping {
+    /// A fresh anonymous shared mapping of `len` zeroed bytes.
+    pub(crate) fn anonymous(len: usize) -> io::Result<Mapping> {
+        // SAFETY: a new anonymous mapping at an address of the kernel's choosing touches no
+        // existing memory.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANON,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(last_os_error(format_args!("mmap of {len} anonymous shared bytes")));
+        }
+        let ptr = NonNull::new(ptr.cast()).expect("mmap does not return address 0");
+        Ok(Mapping::Anonymous { ptr, len })
+    }
+
+    /// The first byte of the mapping.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        match self {
+            Mapping::Anonymous { ptr, .. } | Mapping::Sysv { ptr, .. } => ptr.as_ptr(),
+            Mapping::File(map) => map.as_mut_ptr(),
+        }
+    }
+
+    /// The System V id, for an attached System V segment.
+    pub(crate) fn sysv_id(&self) -> Option<i32> {
+        match self {
+            Mapping::Sysv { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// What kind of memory this is, for `Debug`.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Mapping::Anonymous { .. } => "anonymous",
+            Mapping::File(_) => "posix",
+            Mapping::Sysv { .. } => "sysv",
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        match self {
+            Mapping::Anonymous { ptr, len } => {
+                // SAFETY: this mapping was made by `anonymous` with this length and no
+                // reference into it outlives the owning `ShmBox`.
+                let rc = unsafe { libc::munmap(ptr.as_ptr().cast(), *len) };
+                debug_assert_eq!(rc, 0, "munmap failed");
+            }
+            Mapping::Sysv { ptr, .. } => {
+                // SAFETY: the address came from `shmat` and no reference into the segment
+                // outlives the owning `ShmBox`.
+                let rc = unsafe { libc::shmdt(ptr.as_ptr().cast()) };
+                debug_assert_eq!(rc, 0, "shmdt failed");
+            }
+            Mapping::File(_) => {}
+        }
+    }
+}

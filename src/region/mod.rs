@@ -1,0 +1,168 @@
+//! Shared memory that holds a value: anonymous (shared with children forked later), POSIX
+//! named, System V, and placement into memory the application already maps.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::ptr::NonNull;
+use std::io;
+
+use crate::ShmSafe;
+
+mod header;
+mod map;
+mod options;
+mod place;
+mod posix;
+mod sysv;
+
+pub use options::ShmOptions;
+pub use place::ShmRef;
+pub use sysv::SysvKey;
+
+use map::Mapping;
+
+/// Shared memory holding one `T`: an owning handle that unmaps (or detaches) on drop.
+///
+/// `ShmBox` derefs to `&T` only: mutation goes through the shared primitives and atomics
+/// inside `T`. It never runs a destructor of the shared value (`ShmSafe` types have none).
+///
+/// - [`new`](Self::new): anonymous `MAP_SHARED` memory that children forked later share.
+/// - [`create`](Self::create), [`open`](Self::open), [`open_or_create`](Self::open_or_create),
+///   [`unlink`](Self::unlink): POSIX named segments (`shm_open`), with a validated header.
+/// - [`sysv_create`](Self::sysv_create), [`sysv_open`](Self::sysv_open),
+///   [`sysv_attach`](Self::sysv_attach), [`sysv_remove`](Self::sysv_remove): System V
+///   segments (`shmget`, `shmat`, `shmctl(IPC_RMID)`).
+/// - [`ShmOptions`] chooses the mode, the owners to trust and the init timeout.
+/// - [`ShmRef`] places a value into memory the application already maps.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use shmsync::ShmBox;
+///
+/// let counter = ShmBox::new(AtomicU64::new(0)).unwrap();
+/// counter.fetch_add(1, Ordering::Relaxed);
+/// assert_eq!(counter.load(Ordering::Relaxed), 1);
+/// ```
+pub struct ShmBox<T: ShmSafe> {
+    value: NonNull<T>,
+    mapping: Mapping,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: the handle gives out `&T` only; sending it to another thread is sharing `T`.
+unsafe impl<T: ShmSafe + Sync> Send for ShmBox<T> {}
+// SAFETY: as above: `&ShmBox<T>` is `&T`.
+unsafe impl<T: ShmSafe + Sync> Sync for ShmBox<T> {}
+
+impl<T: ShmSafe> ShmBox<T> {
+    /// Moves `value` into anonymous `MAP_SHARED` memory, shared with every child forked after
+    /// this call.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `mmap` (for example `OutOfMemory`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = shmsync::ShmBox::new(42u32).unwrap();
+    /// assert_eq!(*b, 42);
+    /// ```
+    pub fn new(value: T) -> io::Result<Self> {
+        #[allow(clippy::let_unit_value)]
+        let () = T::ASSERT_NO_DROP;
+        let mapping = Mapping::anonymous(core::mem::size_of::<T>().max(1))?;
+        let ptr = mapping.as_ptr().cast::<T>();
+        // SAFETY: the fresh mapping is page-aligned, large enough for a T, and unshared.
+        unsafe { ptr.write(value) };
+        // SAFETY: just written; the mapping lives as long as the box.
+        Ok(unsafe { ShmBox::from_mapping(mapping, 0) })
+    }
+
+    /// Wraps a mapping whose bytes at `offset` hold an initialised, validated `T`.
+    ///
+    /// # Safety
+    ///
+    /// - `mapping` holds a valid `T` at `offset`, suitably aligned.
+    unsafe fn from_mapping(mapping: Mapping, offset: usize) -> Self {
+        // SAFETY: the caller vouches that the offset is within the mapping.
+        let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
+        ShmBox {
+            value: NonNull::new(ptr).expect("mappings are never at address 0"),
+            mapping,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Writes the header and `value` into a freshly created segment and publishes it.
+    ///
+    /// # Safety
+    ///
+    /// - `mapping` is at least `Geometry::of::<T>().total` writable bytes that this process
+    ///   just created and no other process trusts yet.
+    unsafe fn initialise(mapping: Mapping, value: T) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = T::ASSERT_NO_DROP;
+        let base = mapping.as_ptr();
+        let offset = header::Geometry::of::<T>().offset;
+        // SAFETY: per the contract, the mapping is large enough and not yet trusted by others.
+        unsafe { header::begin_init::<T>(base, crate::sys::process::current()) };
+        // SAFETY: `offset` is aligned for T and the value fits in the mapping.
+        unsafe { base.add(offset).cast::<T>().write(value) };
+        // SAFETY: the header was written by `begin_init` above and the value is in place.
+        unsafe { header::finish_init(base) };
+        // SAFETY: the value at `offset` was just written.
+        unsafe { ShmBox::from_mapping(mapping, offset) }
+    }
+
+    /// Validates the header of an opened segment of `len` bytes and wraps it.
+    ///
+    /// # Safety
+    ///
+    /// - `mapping` maps at least `len` bytes, and `len >= header::HEADER_SIZE`.
+    unsafe fn validated(
+        mapping: Mapping,
+        len: usize,
+        what: &str,
+        opts: &ShmOptions,
+    ) -> io::Result<Self> {
+        // SAFETY: per the contract, `len` readable bytes (at least a header) are mapped.
+        unsafe { header::validate::<T>(mapping.as_ptr(), len, what, opts.init_timeout)? };
+        let offset = header::Geometry::of::<T>().offset;
+        // SAFETY: the header was validated for T, so a published T lies at `offset`.
+        Ok(unsafe { ShmBox::from_mapping(mapping, offset) })
+    }
+
+    /// The System V segment id, for a box made by the `sysv_` functions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = shmsync::ShmBox::new(0u8).unwrap();
+    /// assert_eq!(b.sysv_id(), None);
+    /// ```
+    pub fn sysv_id(&self) -> Option<i32> {
+        self.mapping.sysv_id()
+    }
+}
+
+impl<T: ShmSafe> Deref for ShmBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the value was initialised (or validated) when the box was made, and the
+        // mapping stays until the box drops.
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<T: ShmSafe + fmt::Debug> fmt::Debug for ShmBox<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmBox")
+            .field("kind", &self.mapping.kind())
+            .field("value", &**self)
+            .finish()
+    }
+}

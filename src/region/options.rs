@@ -1,0 +1,393 @@
+//! `ShmOptions`: how named and System V segments are created and opened.
+
+use std::io;
+use std::time::Duration;
+
+use super::{posix, sysv, ShmBox, SysvKey};
+use crate::ShmSafe;
+
+/// Settings for creating and opening segments: permission bits, which owners to trust, and
+/// how long to wait for another process that is still initialising a segment.
+///
+/// The `ShmBox` shortcuts ([`ShmBox::create`], [`ShmBox::open`], ...) use the defaults: mode
+/// `0o600`, trust segments owned by this user or root, wait up to 5 s.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmsync::{ShmBox, ShmOptions};
+///
+/// let name = format!("/shmsync-doc-options-{}", std::process::id());
+/// let opts = ShmOptions::new().mode(0o660).init_timeout(Duration::from_secs(1));
+/// let created: ShmBox<u64> = opts.create(&name, 7).unwrap();
+/// let opened: ShmBox<u64> = opts.open(&name).unwrap();
+/// assert_eq!(*opened, 7);
+/// ShmBox::<u64>::unlink(&name).unwrap();
+/// # drop(created);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ShmOptions {
+    pub(crate) mode: u32,
+    pub(crate) trusted_owners: Vec<u32>,
+    pub(crate) init_timeout: Duration,
+}
+
+impl Default for ShmOptions {
+    fn default() -> Self {
+        ShmOptions::new()
+    }
+}
+
+impl ShmOptions {
+    /// The defaults: mode `0o600`, trust only this user and root, a 5 s init timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = shmsync::ShmOptions::new();
+    /// # let _ = opts;
+    /// ```
+    pub fn new() -> Self {
+        ShmOptions {
+            mode: 0o600,
+            trusted_owners: Vec::new(),
+            init_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Permission bits for segments this process creates (applied exactly, whatever the
+    /// umask), for example `0o660` to share with a group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = shmsync::ShmOptions::new().mode(0o660);
+    /// # let _ = opts;
+    /// ```
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// Also trust segments owned by user `uid` when opening. By default a segment owned by
+    /// another user (except root) is refused with `PermissionDenied`, since its owner could
+    /// have prepared its contents.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = shmsync::ShmOptions::new().trust_owner(1000);
+    /// # let _ = opts;
+    /// ```
+    pub fn trust_owner(mut self, uid: u32) -> Self {
+        self.trusted_owners.push(uid);
+        self
+    }
+
+    /// How long `open` and `open_or_create` wait for a live creator that is still
+    /// initialising a segment before failing with `TimedOut`. A creator that died is reported
+    /// at once as `InvalidData`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = shmsync::ShmOptions::new().init_timeout(Duration::from_millis(500));
+    /// # let _ = opts;
+    /// ```
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = timeout;
+        self
+    }
+
+    /// Creates the POSIX segment `name` holding `value`; fails if it exists.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad name, `AlreadyExists`, `PermissionDenied`, or the OS error.
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmOptions`].
+    pub fn create<T: ShmSafe>(&self, name: &str, value: T) -> io::Result<ShmBox<T>> {
+        posix::create(self, name, value)
+    }
+
+    /// Opens the existing POSIX segment `name` and validates its header for a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PermissionDenied` (mode, or an untrusted owner), `InvalidInput` for a bad
+    /// name, `InvalidData` for a segment that does not hold a `T`, `TimedOut` when its live
+    /// creator did not finish within the init timeout.
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmOptions`].
+    pub fn open<T: ShmSafe>(&self, name: &str) -> io::Result<ShmBox<T>> {
+        posix::open(self, name)
+    }
+
+    /// Opens the POSIX segment `name`, or creates it with `init()` if it does not exist.
+    /// Among racing processes `init` runs exactly once, and every caller sees its value.
+    ///
+    /// # Errors
+    ///
+    /// As for [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("/shmsync-doc-ooc-{}", std::process::id());
+    /// let opts = shmsync::ShmOptions::new();
+    /// let a = opts.open_or_create(&name, || 1u32).unwrap();
+    /// let b = opts.open_or_create(&name, || 2u32).unwrap();
+    /// assert_eq!((*a, *b), (1, 1));
+    /// shmsync::ShmBox::<u32>::unlink(&name).unwrap();
+    /// ```
+    pub fn open_or_create<T: ShmSafe>(
+        &self,
+        name: &str,
+        init: impl FnOnce() -> T,
+    ) -> io::Result<ShmBox<T>> {
+        posix::open_or_create(self, name, init)
+    }
+
+    /// Creates a System V segment for `key` holding `value` (`IPC_CREAT | IPC_EXCL`, or a new
+    /// private segment for [`SysvKey::Private`]).
+    ///
+    /// # Errors
+    ///
+    /// `AlreadyExists`, `PermissionDenied`, or the OS error of `shmget`/`shmat`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmOptions, SysvKey};
+    /// let b = ShmOptions::new().mode(0o600).sysv_create(SysvKey::Private, 5u64).unwrap();
+    /// assert_eq!(*b, 5);
+    /// b.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_create<T: ShmSafe>(&self, key: SysvKey, value: T) -> io::Result<ShmBox<T>> {
+        sysv::create(self, key, value)
+    }
+
+    /// Attaches the existing System V segment for `key` and validates it for a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PermissionDenied`, `InvalidInput` for [`SysvKey::Private`] (which names no
+    /// existing segment; use [`sysv_attach`](Self::sysv_attach)), `InvalidData`, `TimedOut`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmOptions, SysvKey};
+    /// let key = SysvKey::Key(0x5348_0000 | (std::process::id() as i32 & 0xffff));
+    /// let opts = ShmOptions::new();
+    /// let created = opts.sysv_create(key, 9u32).unwrap();
+    /// assert_eq!(*opts.sysv_open::<u32>(key).unwrap(), 9);
+    /// created.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_open<T: ShmSafe>(&self, key: SysvKey) -> io::Result<ShmBox<T>> {
+        sysv::open(self, key)
+    }
+
+    /// Opens the System V segment for `key`, or creates it with `init()`; among racing
+    /// processes `init` runs exactly once.
+    ///
+    /// # Errors
+    ///
+    /// As for [`sysv_create`](Self::sysv_create) and [`sysv_open`](Self::sysv_open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmOptions, SysvKey};
+    /// let key = SysvKey::Key(0x5349_0000 | (std::process::id() as i32 & 0xffff));
+    /// let b = ShmOptions::new().sysv_open_or_create(key, || 3u8).unwrap();
+    /// assert_eq!(*b, 3);
+    /// b.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_open_or_create<T: ShmSafe>(
+        &self,
+        key: SysvKey,
+        init: impl FnOnce() -> T,
+    ) -> io::Result<ShmBox<T>> {
+        sysv::open_or_create(self, key, init)
+    }
+
+    /// Attaches the System V segment with id `shmid` (as printed by `ipcs -m`, or passed on
+    /// from a process that created an `IPC_PRIVATE` segment) and validates it for a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` (`EINVAL`/`EIDRM` from `shmctl`), `PermissionDenied`, `InvalidData`,
+    /// `TimedOut`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmOptions, SysvKey};
+    /// let opts = ShmOptions::new();
+    /// let created = opts.sysv_create(SysvKey::Private, 11u16).unwrap();
+    /// let id = created.sysv_id().unwrap();
+    /// assert_eq!(*opts.sysv_attach::<u16>(id).unwrap(), 11);
+    /// created.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_attach<T: ShmSafe>(&self, shmid: i32) -> io::Result<ShmBox<T>> {
+        sysv::attach(self, shmid)
+    }
+
+    /// Whether a segment owned by `uid` may be trusted.
+    pub(crate) fn trusts(&self, uid: u32) -> bool {
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        uid == me || uid == 0 || self.trusted_owners.contains(&uid)
+    }
+}
+
+impl<T: ShmSafe> ShmBox<T> {
+    /// Creates the POSIX named segment `name` (`O_EXCL`, mode `0o600`) holding `value`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad name (it must be `/` followed by up to 254 bytes without `/`),
+    /// `AlreadyExists`, `PermissionDenied`, or the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmBox;
+    /// let name = format!("/shmsync-doc-create-{}", std::process::id());
+    /// let b = ShmBox::create(&name, 1u64).unwrap();
+    /// assert_eq!(ShmBox::create(&name, 2u64).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    /// ShmBox::<u64>::unlink(&name).unwrap();
+    /// # drop(b);
+    /// ```
+    pub fn create(name: &str, value: T) -> io::Result<Self> {
+        ShmOptions::new().create(name, value)
+    }
+
+    /// Opens the existing POSIX named segment `name`, validating that it holds a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PermissionDenied`, `InvalidInput`, `InvalidData` (another layout, backend
+    /// or format version, not initialised, or garbage), `TimedOut`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmBox;
+    /// let err = ShmBox::<u64>::open("/shmsync-doc-missing").unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn open(name: &str) -> io::Result<Self> {
+        ShmOptions::new().open(name)
+    }
+
+    /// Opens `name`, or creates it with `init()`; `init` runs exactly once among racing
+    /// processes and every caller sees its value.
+    ///
+    /// # Errors
+    ///
+    /// As for [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmBox;
+    /// let name = format!("/shmsync-doc-box-ooc-{}", std::process::id());
+    /// let b = ShmBox::open_or_create(&name, || 5i32).unwrap();
+    /// assert_eq!(*b, 5);
+    /// ShmBox::<i32>::unlink(&name).unwrap();
+    /// ```
+    pub fn open_or_create(name: &str, init: impl FnOnce() -> T) -> io::Result<Self> {
+        ShmOptions::new().open_or_create(name, init)
+    }
+
+    /// Removes the name `name`; handles already open keep working.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PermissionDenied`, `InvalidInput`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = shmsync::ShmBox::<u8>::unlink("/shmsync-doc-nothing").unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn unlink(name: &str) -> io::Result<()> {
+        posix::unlink(name)
+    }
+
+    /// Creates a System V segment for `key` holding `value`, mode `0o600`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmBox, SysvKey};
+    /// let b = ShmBox::sysv_create(SysvKey::Private, 1u8).unwrap();
+    /// b.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_create(key: SysvKey, value: T) -> io::Result<Self> {
+        ShmOptions::new().sysv_create(key, value)
+    }
+
+    /// Attaches the existing System V segment for `key`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmBox, SysvKey};
+    /// let err = ShmBox::<u8>::sysv_open(SysvKey::Key(0x5300_dead)).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn sysv_open(key: SysvKey) -> io::Result<Self> {
+        ShmOptions::new().sysv_open(key)
+    }
+
+    /// Attaches the System V segment with id `shmid`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_attach`].
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmOptions::sysv_attach`].
+    pub fn sysv_attach(shmid: i32) -> io::Result<Self> {
+        ShmOptions::new().sysv_attach(shmid)
+    }
+
+    /// Marks this box's System V segment for removal (`IPC_RMID`): it goes away once the last
+    /// process detaches; attached handles keep working.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a box that is not a System V segment; `PermissionDenied` when this
+    /// user may not remove it.
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmOptions::sysv_create`].
+    pub fn sysv_remove(&self) -> io::Result<()> {
+        match self.sysv_id() {
+            Some(id) => sysv::remove(id),
+            None => Err(crate::sys::error::invalid_input(
+                "sysv_remove: this ShmBox is not a System V segment",
+            )),
+        }
+    }
+}

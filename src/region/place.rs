@@ -1,0 +1,206 @@
+//! Placing a value into memory the application already maps.
+
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::ptr::NonNull;
+use std::io;
+use std::time::Duration;
+
+use super::header::{self, Geometry};
+use crate::sys::error::invalid_input;
+use crate::ShmSafe;
+
+/// A validated `T` (with a shmsync header in front of it) inside memory the application
+/// maps itself: a `memmap2::MmapMut`, or a pointer from C. Borrowed, not owned: dropping it
+/// unmaps nothing.
+///
+/// Placement needs [`ShmRef::size_for`] bytes, aligned to 8 (or to `T`'s alignment if
+/// larger); page-aligned mappings always qualify.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use shmsync::ShmRef;
+///
+/// let mut map = memmap2::MmapMut::map_anon(4096).unwrap();
+/// let placed = ShmRef::init_in(&mut map, 0, AtomicU32::new(5)).unwrap();
+/// placed.fetch_add(1, Ordering::Relaxed);
+/// assert_eq!(placed.load(Ordering::Relaxed), 6);
+/// ```
+pub struct ShmRef<'a, T: ShmSafe> {
+    value: NonNull<T>,
+    _borrow: PhantomData<&'a T>,
+}
+
+// SAFETY: a `ShmRef` gives out `&T` only; sending or sharing it shares `T`.
+unsafe impl<T: ShmSafe + Sync> Send for ShmRef<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: ShmSafe + Sync> Sync for ShmRef<'_, T> {}
+
+impl<'a, T: ShmSafe> ShmRef<'a, T> {
+    /// The bytes a placed `T` needs, header included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmsync::ShmRef::<u64>::size_for(), 72);
+    /// ```
+    pub const fn size_for() -> usize {
+        Geometry::of::<T>().total
+    }
+
+    /// Writes a header and `value` at `offset` into `map`, for other processes mapping the
+    /// same file to [`attach_in`](Self::attach_in). `map` must be a shared mapping (for example
+    /// `MmapOptions::map_mut` of a file, not `map_anon`) for other processes to see it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the region at `offset` is too small or misaligned.
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmRef`].
+    pub fn init_in(map: &'a mut memmap2::MmapMut, offset: usize, value: T) -> io::Result<Self> {
+        let (ptr, len) = region(map.as_mut_ptr(), map.len(), offset)?;
+        // SAFETY: `region` checked bounds; the exclusive borrow of `map` keeps the mapping
+        // alive and stops this process from making other references into it for 'a.
+        unsafe { ShmRef::init(ptr, len, value) }
+    }
+
+    /// Validates the header at `offset` in `map` and borrows the `T` behind it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the region is too small or misaligned; `InvalidData` when it does
+    /// not hold a `T` (another layout, not initialised, garbage); `TimedOut` when its creator
+    /// is still initialising it after 5 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmRef;
+    /// let mut map = memmap2::MmapMut::map_anon(4096).unwrap();
+    /// drop(ShmRef::init_in(&mut map, 0, 7u64).unwrap());
+    /// assert_eq!(*ShmRef::<u64>::attach_in(&mut map, 0).unwrap(), 7);
+    /// assert!(ShmRef::<i64>::attach_in(&mut map, 0).is_err());
+    /// ```
+    pub fn attach_in(map: &'a mut memmap2::MmapMut, offset: usize) -> io::Result<Self> {
+        let (ptr, len) = region(map.as_mut_ptr(), map.len(), offset)?;
+        // SAFETY: as for `init_in`.
+        unsafe { ShmRef::attach(ptr, len) }
+    }
+
+    /// Writes a header and `value` at `ptr`, a region of `len` bytes that the caller maps.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `len` is below [`size_for`](Self::size_for) or `ptr` is misaligned.
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` is valid for reads and writes of `len` bytes for the lifetime `'a`, and stays
+    ///   mapped that long.
+    /// - No other process trusts the region until this call returns, and nothing in this
+    ///   process reads or writes it except through the returned `ShmRef` during `'a`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmRef;
+    /// let mut map = memmap2::MmapMut::map_anon(4096).unwrap();
+    /// // SAFETY: the 4096-byte mapping outlives `placed` and is used only through it.
+    /// let placed = unsafe { ShmRef::init(map.as_mut_ptr(), map.len(), 3u16) }.unwrap();
+    /// assert_eq!(*placed, 3);
+    /// ```
+    pub unsafe fn init(ptr: *mut u8, len: usize, value: T) -> io::Result<Self> {
+        #[allow(clippy::let_unit_value)]
+        let () = T::ASSERT_NO_DROP;
+        check::<T>(ptr, len)?;
+        let offset = Geometry::of::<T>().offset;
+        // SAFETY: `check` proved the region large and aligned enough; the caller vouches for
+        // its validity and that no one else trusts it yet.
+        unsafe { header::begin_init::<T>(ptr, crate::sys::process::current()) };
+        // SAFETY: as above; `offset` is aligned for T.
+        unsafe { ptr.add(offset).cast::<T>().write(value) };
+        // SAFETY: the header was written above and the value is in place.
+        unsafe { header::finish_init(ptr) };
+        // SAFETY: the value at `offset` was just written.
+        Ok(unsafe { ShmRef::at(ptr, offset) })
+    }
+
+    /// Validates the header at `ptr` (a region of `len` bytes) and borrows the `T` behind it.
+    /// Reads only.
+    ///
+    /// # Errors
+    ///
+    /// As for [`attach_in`](Self::attach_in).
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` is valid for reads and writes of `len` bytes for the lifetime `'a`, and stays
+    ///   mapped that long.
+    /// - Nothing in this process reads or writes the region except through `ShmRef`s during
+    ///   `'a`.
+    ///
+    /// # Examples
+    ///
+    /// See [`attach_in`](Self::attach_in).
+    pub unsafe fn attach(ptr: *mut u8, len: usize) -> io::Result<Self> {
+        check::<T>(ptr, len)?;
+        let what = format!("placed region at {ptr:p}");
+        // SAFETY: `check` proved `len` covers a header; the caller vouches for the region.
+        unsafe { header::validate::<T>(ptr, len, &what, Duration::from_secs(5))? };
+        // SAFETY: the header was validated for T.
+        Ok(unsafe { ShmRef::at(ptr, Geometry::of::<T>().offset) })
+    }
+
+    /// # Safety
+    ///
+    /// - A published, validated `T` lies at `base + offset` and stays valid for `'a`.
+    unsafe fn at(base: *mut u8, offset: usize) -> Self {
+        // SAFETY: per the contract, the offset is within the region.
+        let value = unsafe { base.add(offset) }.cast::<T>();
+        ShmRef {
+            value: NonNull::new(value).expect("placed regions are not at address 0"),
+            _borrow: PhantomData,
+        }
+    }
+}
+
+/// The sub-region of a mapping starting at `offset`.
+fn region(base: *mut u8, len: usize, offset: usize) -> io::Result<(*mut u8, usize)> {
+    if offset > len {
+        return Err(invalid_input(format!(
+            "offset {offset} lies beyond the {len}-byte mapping"
+        )));
+    }
+    // SAFETY: `offset <= len`, so the result stays within (or one past) the mapping.
+    Ok((unsafe { base.add(offset) }, len - offset))
+}
+
+fn check<T: ShmSafe>(ptr: *mut u8, len: usize) -> io::Result<()> {
+    let need = Geometry::of::<T>();
+    let align = core::mem::align_of::<T>().max(8);
+    if ptr.is_null() || (ptr as usize) % align != 0 {
+        return Err(invalid_input(format!(
+            "placement at {ptr:p}: needs {align}-byte alignment"
+        )));
+    }
+    if len < need.total {
+        return Err(invalid_input(format!(
+            "placement at {ptr:p}: {len} bytes, needs {}",
+            need.total
+        )));
+    }
+    Ok(())
+}
+
+impl<T: ShmSafe> Deref for ShmRef<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the value was written or validated when the ShmRef was made and the caller
+        // keeps the region mapped for 'a.
+        unsafe { self.value.as_ref() }
+    }
+}

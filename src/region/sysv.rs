@@ -1,0 +1,244 @@
+//! System V segments: `ftok`, `shmget`, `shmat`, `shmdt`, `shmctl(IPC_STAT | IPC_RMID)`.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr::NonNull;
+
+use super::header::{Geometry, HEADER_SIZE};
+use super::map::Mapping;
+use super::{ShmBox, ShmOptions};
+use crate::sys::error::{invalid_data, invalid_input, last_os_error, with_context};
+use crate::ShmSafe;
+
+/// The key of a System V segment: a number agreed on by the processes (often from
+/// [`ftok`](Self::ftok)), or `IPC_PRIVATE` for a new segment shared by id.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::{ShmBox, SysvKey};
+///
+/// let key = SysvKey::ftok("/tmp", b'S').unwrap();
+/// assert!(matches!(key, SysvKey::Key(_)));
+/// let private = ShmBox::sysv_create(SysvKey::Private, 0u32).unwrap();
+/// private.sysv_remove().unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SysvKey {
+    /// `IPC_PRIVATE`: always a new segment, found again by its id
+    /// ([`ShmBox::sysv_id`], [`ShmBox::sysv_attach`]) or inherited across `fork`.
+    Private,
+    /// A `key_t` value.
+    Key(i32),
+}
+
+impl SysvKey {
+    /// `ftok(path, proj_id)`: a key derived from an existing file's inode and a project byte.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when `path` does not exist; `InvalidInput` for a zero `proj_id` or a path
+    /// with a NUL byte.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = shmsync::SysvKey::ftok("/", 1).unwrap();
+    /// let b = shmsync::SysvKey::ftok("/", 2).unwrap();
+    /// assert_ne!(a, b);
+    /// ```
+    pub fn ftok(path: impl AsRef<Path>, proj_id: u8) -> io::Result<SysvKey> {
+        let path = path.as_ref();
+        if proj_id == 0 {
+            return Err(invalid_input("ftok: proj_id must not be zero"));
+        }
+        let cpath = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| invalid_input(format!("ftok: path {path:?} contains a NUL byte")))?;
+        // SAFETY: `cpath` is NUL-terminated and outlives the call.
+        let key = unsafe { libc::ftok(cpath.as_ptr(), i32::from(proj_id)) };
+        if key == -1 {
+            return Err(last_os_error(format_args!("ftok({path:?}, {proj_id})")));
+        }
+        Ok(SysvKey::Key(key))
+    }
+
+    fn raw(self) -> libc::key_t {
+        match self {
+            SysvKey::Private => libc::IPC_PRIVATE,
+            SysvKey::Key(k) => k,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            SysvKey::Private => "System V segment IPC_PRIVATE".to_string(),
+            SysvKey::Key(k) => format!("System V segment key 0x{k:08x}"),
+        }
+    }
+}
+
+/// `shmget`; `Ok(None)` when exclusive creation finds the key taken or a lookup finds it
+/// missing.
+fn shmget(key: SysvKey, size: usize, flags: i32, what: &str) -> io::Result<Option<i32>> {
+    // SAFETY: shmget only reads its integer arguments.
+    let id = unsafe { libc::shmget(key.raw(), size, flags) };
+    if id >= 0 {
+        return Ok(Some(id));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EEXIST) if flags & libc::IPC_EXCL != 0 => Ok(None),
+        Some(libc::ENOENT) if flags & libc::IPC_CREAT == 0 => Ok(None),
+        _ => Err(with_context(err, format_args!("{what}: shmget"))),
+    }
+}
+
+fn shmat(id: i32, what: &str) -> io::Result<Mapping> {
+    // SAFETY: attaching at an address of the kernel's choosing touches no existing memory.
+    let ptr = unsafe { libc::shmat(id, core::ptr::null(), 0) };
+    if ptr as isize == -1 {
+        return Err(last_os_error(format_args!("{what}: shmat")));
+    }
+    let ptr = NonNull::new(ptr.cast()).expect("shmat does not return address 0");
+    Ok(Mapping::Sysv { ptr, id })
+}
+
+pub(crate) fn remove(id: i32) -> io::Result<()> {
+    // SAFETY: IPC_RMID takes no buffer.
+    if unsafe { libc::shmctl(id, libc::IPC_RMID, core::ptr::null_mut()) } != 0 {
+        return Err(last_os_error(format_args!("System V segment id {id}: IPC_RMID")));
+    }
+    Ok(())
+}
+
+pub(crate) fn create<T: ShmSafe>(
+    opts: &ShmOptions,
+    key: SysvKey,
+    value: T,
+) -> io::Result<ShmBox<T>> {
+    let what = key.describe();
+    match try_create(opts, key, &what, || value)? {
+        Ok(boxed) => Ok(boxed),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{what}: already exists"),
+        )),
+    }
+}
+
+fn try_create<T: ShmSafe, F: FnOnce() -> T>(
+    opts: &ShmOptions,
+    key: SysvKey,
+    what: &str,
+    init: F,
+) -> io::Result<Result<ShmBox<T>, F>> {
+    let flags = libc::IPC_CREAT | libc::IPC_EXCL | opts.mode as i32;
+    let Some(id) = shmget(key, Geometry::of::<T>().total, flags, what)? else {
+        return Ok(Err(init));
+    };
+    match shmat(id, what) {
+        // SAFETY: the segment was just created at full size and is zero-filled; openers
+        // wait for the READY state before they trust it.
+        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init()) })),
+        Err(err) => {
+            let _ = remove(id);
+            Err(err)
+        }
+    }
+}
+
+pub(crate) fn open<T: ShmSafe>(opts: &ShmOptions, key: SysvKey) -> io::Result<ShmBox<T>> {
+    let what = key.describe();
+    match try_open(opts, key, &what)? {
+        Some(boxed) => Ok(boxed),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{what}: no such segment"),
+        )),
+    }
+}
+
+fn try_open<T: ShmSafe>(
+    opts: &ShmOptions,
+    key: SysvKey,
+    what: &str,
+) -> io::Result<Option<ShmBox<T>>> {
+    if key == SysvKey::Private {
+        return Err(invalid_input(
+            "IPC_PRIVATE names no existing segment: attach by id with sysv_attach",
+        ));
+    }
+    match shmget(key, 0, 0, what)? {
+        Some(id) => attach_checked(opts, id, what).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn attach<T: ShmSafe>(opts: &ShmOptions, id: i32) -> io::Result<ShmBox<T>> {
+    attach_checked(opts, id, &format!("System V segment id {id}"))
+}
+
+fn attach_checked<T: ShmSafe>(opts: &ShmOptions, id: i32, what: &str) -> io::Result<ShmBox<T>> {
+    let len = checked_len(opts, id, what)?;
+    let mapping = shmat(id, what)?;
+    // SAFETY: the segment is `len` bytes, at least a header, and is attached.
+    unsafe { ShmBox::validated(mapping, len, what, opts) }
+}
+
+/// The segment's size, after checking its owner, from `IPC_STAT`.
+fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
+    // SAFETY: shmid_ds is plain data for which all zeroes is valid.
+    let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds.
+    if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } != 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EINVAL) | Some(libc::EIDRM) => io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{what}: no such segment ({err})"),
+            ),
+            _ => with_context(err, format_args!("{what}: IPC_STAT")),
+        });
+    }
+    let uid = ds.shm_perm.uid;
+    if !opts.trusts(uid) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{what}: owned by uid {uid}, which is neither this user nor trusted"),
+        ));
+    }
+    let len = ds.shm_segsz as usize;
+    if len < HEADER_SIZE {
+        return Err(invalid_data(format!(
+            "{what}: {len} bytes, too small for a {HEADER_SIZE}-byte header"
+        )));
+    }
+    Ok(len)
+}
+
+pub(crate) fn open_or_create<T: ShmSafe>(
+    opts: &ShmOptions,
+    key: SysvKey,
+    init: impl FnOnce() -> T,
+) -> io::Result<ShmBox<T>> {
+    let what = key.describe();
+    if key == SysvKey::Private {
+        return create(opts, key, init());
+    }
+    let mut init = init;
+    for _ in 0..1000 {
+        if let Some(boxed) = try_open(opts, key, &what)? {
+            return Ok(boxed);
+        }
+        match try_create(opts, key, &what, init)? {
+            Ok(boxed) => return Ok(boxed),
+            Err(back) => init = back,
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Other,
+        format!("{what}: kept appearing and disappearing while being opened"),
+    ))
+}

@@ -1,0 +1,68 @@
+//! Shared (never `FUTEX_PRIVATE_FLAG`) futex wait and wake on a 32-bit word.
+//!
+//! The words live in memory mapped by several processes, and a private futex is keyed on
+//! (mm, address): its wakes never reach another process. Timed waits use
+//! `FUTEX_WAIT_BITSET`, whose timeout is an absolute CLOCK_MONOTONIC time.
+
+use crate::sync::AtomicU32;
+use crate::sys::time::Deadline;
+
+/// How a futex wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Woken, interrupted by a signal, or the word no longer held the expected value.
+    Woken,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// Sleeps while `word` holds `expected`, until woken or until `deadline` (absolute,
+/// CLOCK_MONOTONIC). Returns early on a signal or a spurious wake: callers re-check their
+/// condition and call again with the same deadline.
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> Wake {
+    let ts = deadline.map(Deadline::as_timespec);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned u32; `ts_ptr` is null or points to a timespec that
+    // outlives the call; FUTEX_WAIT_BITSET reads both and writes neither.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT_BITSET,
+            expected,
+            ts_ptr,
+            core::ptr::null::<u32>(),
+            libc::FUTEX_BITSET_MATCH_ANY,
+        )
+    };
+    if rc == 0 {
+        return Wake::Woken;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ETIMEDOUT) => Wake::TimedOut,
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Wake::Woken,
+        other => panic!("futex(FUTEX_WAIT_BITSET) failed: errno {other:?}"),
+    }
+}
+
+/// Wakes up to `count` waiters of `word`; returns how many were woken.
+pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
+    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE only uses its address as a key.
+    let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
+    assert!(rc >= 0, "futex(FUTEX_WAKE) failed: {}", std::io::Error::last_os_error());
+    rc as usize
+}
+
+/// Wakes one waiter of `word`.
+#[inline]
+pub(crate) fn wake_one(word: &AtomicU32) -> bool {
+    wake(word, 1) > 0
+}
+
+/// Wakes every waiter of `word`.
+#[inline]
+pub(crate) fn wake_all(word: &AtomicU32) {
+    wake(word, i32::MAX);
+}

@@ -1,0 +1,5 @@
+//! Thin wrappers over the operating system: clocks, process identity and liveness, errors.
+
+pub(crate) mod error;
+pub(crate) mod process;
+pub(crate) mod time;
