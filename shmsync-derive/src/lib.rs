@@ -31,21 +31,20 @@ pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
 
 fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
     check_repr(input)?;
-    let fields = match &input.data {
-        Data::Struct(data) => &data.fields,
-        Data::Enum(data) => {
-            return Err(Error::new(
+    let fields =
+        match &input.data {
+            Data::Struct(data) => &data.fields,
+            Data::Enum(data) => return Err(Error::new(
                 data.enum_token.span(),
                 "ShmSafe can be derived for structs only; write `unsafe impl ShmSafe` for an enum",
-            ))
-        }
-        Data::Union(data) => {
-            return Err(Error::new(
-                data.union_token.span(),
-                "ShmSafe can be derived for structs only",
-            ))
-        }
-    };
+            )),
+            Data::Union(data) => {
+                return Err(Error::new(
+                    data.union_token.span(),
+                    "ShmSafe can be derived for structs only",
+                ))
+            }
+        };
     let members: Vec<Member> = match fields {
         Fields::Named(named) => named
             .named
@@ -97,7 +96,9 @@ fn check_repr(input: &DeriveInput) -> Result<(), Error> {
             if meta.path.is_ident("C") || meta.path.is_ident("transparent") {
                 ok = true;
             } else if meta.path.is_ident("packed") {
-                return Err(meta.error("ShmSafe does not support repr(packed): fields would be unaligned"));
+                return Err(
+                    meta.error("ShmSafe does not support repr(packed): fields would be unaligned")
+                );
             }
             if meta.input.peek(syn::token::Paren) {
                 let _content;

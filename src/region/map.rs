@@ -31,7 +31,9 @@ impl Mapping {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(last_os_error(format_args!("mmap of {len} anonymous shared bytes")));
+            return Err(last_os_error(format_args!(
+                "mmap of {len} anonymous shared bytes"
+            )));
         }
         let ptr = NonNull::new(ptr.cast()).expect("mmap does not return address 0");
         Ok(Mapping::Anonymous { ptr, len })

@@ -108,7 +108,9 @@ fn shmat(id: i32, what: &str) -> io::Result<Mapping> {
 pub(crate) fn remove(id: i32) -> io::Result<()> {
     // SAFETY: IPC_RMID takes no buffer.
     if unsafe { libc::shmctl(id, libc::IPC_RMID, core::ptr::null_mut()) } != 0 {
-        return Err(last_os_error(format_args!("System V segment id {id}: IPC_RMID")));
+        return Err(last_os_error(format_args!(
+            "System V segment id {id}: IPC_RMID"
+        )));
     }
     Ok(())
 }

@@ -51,7 +51,11 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
 pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
     // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE only uses its address as a key.
     let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
-    assert!(rc >= 0, "futex(FUTEX_WAKE) failed: {}", std::io::Error::last_os_error());
+    assert!(
+        rc >= 0,
+        "futex(FUTEX_WAKE) failed: {}",
+        std::io::Error::last_os_error()
+    );
     rc as usize
 }
 
