@@ -47,7 +47,10 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.backend != "futex" && args.backend != "pthread" {
-        return Err(format!("--backend must be futex or pthread, not {}", args.backend));
+        return Err(format!(
+            "--backend must be futex or pthread, not {}",
+            args.backend
+        ));
     }
     Ok(args)
 }
@@ -66,7 +69,11 @@ macro_rules! run {
 
         let args: &Args = $args;
         let shared = ShmBox::new(Shared {
-            tally: ShmMutex::new(Tally { count: 0, checksum: 0, finished: 0 }),
+            tally: ShmMutex::new(Tally {
+                count: 0,
+                checksum: 0,
+                finished: 0,
+            }),
             all_done: ShmCondvar::new(),
         })
         .expect("anonymous shared memory");
@@ -97,9 +104,11 @@ macro_rules! run {
         }
         let (tally, waited) = shared
             .all_done
-            .wait_timeout_while(shared.tally.lock().expect("not poisoned"), Duration::from_secs(120), |t| {
-                t.finished < args.children
-            })
+            .wait_timeout_while(
+                shared.tally.lock().expect("not poisoned"),
+                Duration::from_secs(120),
+                |t| t.finished < args.children,
+            )
             .expect("not poisoned");
         let snapshot = *tally;
         drop(tally);
@@ -120,7 +129,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => {
             eprintln!("fork_counter: {e}");
-            eprintln!("usage: fork_counter [--children N] [--iterations N] [--backend futex|pthread]");
+            eprintln!(
+                "usage: fork_counter [--children N] [--iterations N] [--backend futex|pthread]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -133,7 +144,10 @@ fn main() -> ExitCode {
     let torn = tally.checksum != tally.count * 7;
     let ops = tally.count as f64 / elapsed.as_secs_f64();
     println!("backend:      {}", args.backend);
-    println!("children:     {} x {} increments", args.children, args.iterations);
+    println!(
+        "children:     {} x {} increments",
+        args.children, args.iterations
+    );
     println!("count:        {} (expected {expected})", tally.count);
     println!("finished:     {}/{}", tally.finished, args.children);
     println!("throughput:   {:.2} Mops/s over {:.1?}", ops / 1e6, elapsed);

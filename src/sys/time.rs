@@ -22,8 +22,8 @@ impl Deadline {
         let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
         Deadline {
-            secs: ts.tv_sec as i64,
-            nanos: ts.tv_nsec as i64,
+            secs: i64::from(ts.tv_sec),
+            nanos: i64::from(ts.tv_nsec),
         }
     }
 

@@ -1,0 +1,100 @@
+//! Uncontended lock + counter increment + unlock, ns/op, in one process.
+
+use std::cell::UnsafeCell;
+use std::hint::black_box;
+use std::time::Instant;
+
+use crate::anchors::{shared, Guarded, RawFutexMutex, RawPthreadMutex};
+use crate::{median, print_section, scale, Line, REPS};
+
+fn ns_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..iters {
+        op();
+    }
+    start.elapsed().as_nanos() as f64 / iters as f64
+}
+
+pub fn run() {
+    let iters = (2_000_000.0 * scale()) as u64;
+    let futex = shared::<shmsync::futex::ShmMutex<u64>>(|p| {
+        // SAFETY: `p` is fresh shared memory for one mutex.
+        unsafe { p.write(shmsync::futex::ShmMutex::new(0)) }
+    });
+    let pthread = shared::<shmsync::pthread::ShmMutex<u64>>(|p| {
+        // SAFETY: as above.
+        unsafe { p.write(shmsync::pthread::ShmMutex::new(0)) }
+    });
+    let raw_futex = shared::<Guarded<RawFutexMutex>>(|p| {
+        // SAFETY: as above.
+        unsafe {
+            p.write(Guarded {
+                lock: RawFutexMutex::new(),
+                counter: UnsafeCell::new(0),
+            })
+        }
+    });
+    let raw_robust = shared::<Guarded<RawPthreadMutex>>(|p| {
+        // SAFETY: `p` is fresh shared memory; the mutex is initialised in place.
+        unsafe { RawPthreadMutex::init(std::ptr::addr_of_mut!((*p).lock), true) }
+    });
+    let std_mutex = std::sync::Mutex::new(0u64);
+    let pl_mutex = parking_lot::Mutex::new(0u64);
+
+    let names = [
+        "futex ShmMutex",
+        "pthread ShmMutex",
+        "raw futex word",
+        "raw robust pshared pthread",
+        "std::sync::Mutex",
+        "parking_lot::Mutex",
+    ];
+    let mut samples = vec![Vec::new(); names.len()];
+    for rep in 0..=REPS {
+        let results = [
+            ns_per_op(iters, || *black_box(futex).lock().unwrap() += 1),
+            ns_per_op(iters, || *black_box(pthread).lock().unwrap() += 1),
+            ns_per_op(iters, || {
+                let g = black_box(raw_futex);
+                g.lock.lock();
+                // SAFETY: the lock is held.
+                unsafe { *g.counter.get() += 1 };
+                g.lock.unlock();
+            }),
+            ns_per_op(iters, || {
+                let g = black_box(raw_robust);
+                g.lock.lock();
+                // SAFETY: the lock is held.
+                unsafe { *g.counter.get() += 1 };
+                g.lock.unlock();
+            }),
+            ns_per_op(iters, || *black_box(&std_mutex).lock().unwrap() += 1),
+            ns_per_op(iters, || *black_box(&pl_mutex).lock() += 1),
+        ];
+        // Repetition 0 is the warm-up.
+        if rep > 0 {
+            for (s, r) in samples.iter_mut().zip(results) {
+                s.push(r);
+            }
+        }
+    }
+    let lines: Vec<Line> = names
+        .iter()
+        .zip(&samples)
+        .map(|(name, s)| Line {
+            name: name.to_string(),
+            value: median(s),
+            unit: "ns/op",
+            extra: String::new(),
+        })
+        .collect();
+    print_section(
+        "Uncontended lock + increment + unlock",
+        &lines,
+        &[
+            ("futex ShmMutex", "raw futex word"),
+            ("futex ShmMutex", "raw robust pshared pthread"),
+            ("pthread ShmMutex", "raw robust pshared pthread"),
+        ],
+    );
+}
