@@ -1,0 +1,87 @@
+//! shmsync placed into memory an application already maps with memmap2: a file mapping that
+//! a second process maps on its own and attaches to.
+//!
+//! ```text
+//! cargo run --example embed
+//! ```
+
+use std::fs::OpenOptions;
+use std::process::ExitCode;
+
+use memmap2::MmapMut;
+use shmsync::{ShmMutex, ShmRef, ShmSafe};
+
+/// The application's own file layout: a 4 KiB header page of its own, then shmsync's region.
+const REGION_OFFSET: usize = 4096;
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Hits {
+    by_parent: u64,
+    by_child: u64,
+}
+
+fn main() -> ExitCode {
+    let path = std::env::temp_dir().join(format!("shmsync-embed-{}", std::process::id()));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .expect("create the backing file");
+    file.set_len(8192).expect("size the file");
+    // SAFETY: the file is ours and nobody truncates it while mapped.
+    let mut map = unsafe { MmapMut::map_mut(&file) }.expect("map the file");
+    map[..5].copy_from_slice(b"APPv1"); // the application's own bytes, left untouched
+
+    let hits = ShmRef::init_in(&mut map, REGION_OFFSET, ShmMutex::new(Hits { by_parent: 0, by_child: 0 }))
+        .expect("place the mutex");
+
+    // SAFETY: the child maps the file anew, attaches, updates, and `_exit`s.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork failed");
+    if child == 0 {
+        // SAFETY: as above; a second, independent mapping of the same file.
+        let mut own = unsafe { MmapMut::map_mut(&file) }.expect("map again");
+        let code = match ShmRef::<ShmMutex<Hits>>::attach_in(&mut own, REGION_OFFSET) {
+            Ok(mine) => {
+                for _ in 0..10_000 {
+                    mine.lock().expect("not poisoned").by_child += 1;
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("child: attach: {e}");
+                1
+            }
+        };
+        // SAFETY: ends the child without returning into main.
+        unsafe { libc::_exit(code) };
+    }
+    for _ in 0..10_000 {
+        hits.lock().expect("not poisoned").by_parent += 1;
+    }
+    let mut status = 0;
+    // SAFETY: reaps our own child.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    let child_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let (p, c) = {
+        let h = hits.lock().expect("not poisoned");
+        (h.by_parent, h.by_child)
+    };
+    drop(hits);
+    let app_bytes_intact = &map[..5] == b"APPv1";
+    println!("parent hits {p}, child hits {c} (10000 each); application header intact: {app_bytes_intact}");
+    // Attaching as the wrong type is refused rather than misread.
+    let wrong = ShmRef::<ShmMutex<u64>>::attach_in(&mut map, REGION_OFFSET);
+    println!("attach as ShmMutex<u64>: {}", wrong.as_ref().err().map_or("accepted?!".into(), |e| e.to_string()));
+    let _ = std::fs::remove_file(&path);
+    if child_ok && p == 10_000 && c == 10_000 && app_bytes_intact && wrong.is_err() {
+        println!("OK");
+        ExitCode::SUCCESS
+    } else {
+        println!("FAILED");
+        ExitCode::FAILURE
+    }
+}

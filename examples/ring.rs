@@ -1,0 +1,143 @@
+//! A bounded ring buffer in shared memory: several producer and consumer processes, one
+//! `ShmMutex` and two `ShmCondvar`s (not full, not empty).
+//!
+//! ```text
+//! cargo run --release --example ring -- --producers 3 --consumers 2 --items 20000
+//! ```
+//!
+//! Every item is consumed exactly once; exits non-zero otherwise.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use shmsync::{ShmBox, ShmCondvar, ShmMutex, ShmSafe};
+
+const CAPACITY: usize = 16;
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct RingState {
+    slots: [u64; CAPACITY],
+    head: u64,
+    tail: u64,
+    producers_left: u32,
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Ring {
+    state: ShmMutex<RingState>,
+    not_empty: ShmCondvar,
+    not_full: ShmCondvar,
+    consumed: AtomicU64,
+    sum: AtomicU64,
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .map_or(default, |v| v.parse().expect("a number"))
+}
+
+/// Pushes `item`, waiting while the ring is full.
+fn push(ring: &Ring, item: u64) {
+    let state = ring.state.lock().expect("not poisoned");
+    let mut state = ring
+        .not_full
+        .wait_while(state, |s| s.tail - s.head == CAPACITY as u64)
+        .expect("not poisoned");
+    let slot = (state.tail % CAPACITY as u64) as usize;
+    state.slots[slot] = item;
+    state.tail += 1;
+    drop(state);
+    ring.not_empty.notify_one();
+}
+
+/// Pops an item, waiting while the ring is empty; `None` once it is empty and every producer
+/// has finished.
+fn pop(ring: &Ring) -> Option<u64> {
+    let state = ring.state.lock().expect("not poisoned");
+    let mut state = ring
+        .not_empty
+        .wait_while(state, |s| s.head == s.tail && s.producers_left > 0)
+        .expect("not poisoned");
+    if state.head == state.tail {
+        return None;
+    }
+    let item = state.slots[(state.head % CAPACITY as u64) as usize];
+    state.head += 1;
+    drop(state);
+    ring.not_full.notify_one();
+    Some(item)
+}
+
+fn fork_child(body: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: the child runs `body` (shmsync calls only) and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        body();
+        // SAFETY: ends the child without returning into main.
+        unsafe { libc::_exit(0) };
+    }
+    pid
+}
+
+fn main() -> ExitCode {
+    let producers = arg("--producers", 3);
+    let consumers = arg("--consumers", 2);
+    let items = arg("--items", 20_000);
+    let ring = ShmBox::new(Ring {
+        state: ShmMutex::new(RingState {
+            slots: [0; CAPACITY],
+            head: 0,
+            tail: 0,
+            producers_left: producers as u32,
+        }),
+        not_empty: ShmCondvar::new(),
+        not_full: ShmCondvar::new(),
+        consumed: AtomicU64::new(0),
+        sum: AtomicU64::new(0),
+    })
+    .expect("anonymous shared memory");
+
+    let mut pids = Vec::new();
+    for p in 0..producers {
+        pids.push(fork_child(|| {
+            for i in 0..items {
+                push(&ring, p * items + i + 1);
+            }
+            ring.state.lock().expect("not poisoned").producers_left -= 1;
+            ring.not_empty.notify_all();
+        }));
+    }
+    for _ in 0..consumers {
+        pids.push(fork_child(|| {
+            while let Some(item) = pop(&ring) {
+                ring.consumed.fetch_add(1, Ordering::Relaxed);
+                ring.sum.fetch_add(item, Ordering::Relaxed);
+            }
+        }));
+    }
+    let mut all_ok = true;
+    for pid in pids {
+        let mut status = 0;
+        // SAFETY: reaps our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        all_ok &= libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    }
+    let n = producers * items;
+    let expected_sum = n * (n + 1) / 2;
+    let consumed = ring.consumed.load(Ordering::Relaxed);
+    let sum = ring.sum.load(Ordering::Relaxed);
+    println!("{producers} producers x {items} items, {consumers} consumers, capacity {CAPACITY}");
+    println!("consumed {consumed} of {n}; checksum {sum} (expected {expected_sum})");
+    if all_ok && consumed == n && sum == expected_sum {
+        println!("OK");
+        ExitCode::SUCCESS
+    } else {
+        println!("FAILED");
+        ExitCode::FAILURE
+    }
+}
