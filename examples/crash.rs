@@ -33,7 +33,10 @@ struct Shared {
 
 fn main() -> ExitCode {
     let shared = ShmBox::new(Shared {
-        account: ShmMutex::new(Account { value: 10, checksum: 30 }),
+        account: ShmMutex::new(Account {
+            value: 10,
+            checksum: 30,
+        }),
         half_done: AtomicU32::new(0),
     })
     .expect("anonymous shared memory");
@@ -77,13 +80,21 @@ fn main() -> ExitCode {
         "parent: value {} checksum {} -> {}",
         account.value,
         account.checksum,
-        if torn { "torn, repairing" } else { "consistent" }
+        if torn {
+            "torn, repairing"
+        } else {
+            "consistent"
+        }
     );
     account.checksum = account.value * 3;
     drop(account);
     shared.account.clear_poison();
 
-    let ok = shared.account.lock().map(|a| a.checksum == a.value * 3).unwrap_or(false);
+    let ok = shared
+        .account
+        .lock()
+        .map(|a| a.checksum == a.value * 3)
+        .unwrap_or(false);
     println!("parent: after clear_poison the lock is clean again: {ok}");
     if killed && torn && ok && shared.half_done.load(Ordering::Acquire) == 1 {
         println!("OK");

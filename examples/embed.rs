@@ -35,8 +35,15 @@ fn main() -> ExitCode {
     let mut map = unsafe { MmapMut::map_mut(&file) }.expect("map the file");
     map[..5].copy_from_slice(b"APPv1"); // the application's own bytes, left untouched
 
-    let hits = ShmRef::init_in(&mut map, REGION_OFFSET, ShmMutex::new(Hits { by_parent: 0, by_child: 0 }))
-        .expect("place the mutex");
+    let hits = ShmRef::init_in(
+        &mut map,
+        REGION_OFFSET,
+        ShmMutex::new(Hits {
+            by_parent: 0,
+            by_child: 0,
+        }),
+    )
+    .expect("place the mutex");
 
     // SAFETY: the child maps the file anew, attaches, updates, and `_exit`s.
     let child = unsafe { libc::fork() };
@@ -75,7 +82,13 @@ fn main() -> ExitCode {
     println!("parent hits {p}, child hits {c} (10000 each); application header intact: {app_bytes_intact}");
     // Attaching as the wrong type is refused rather than misread.
     let wrong = ShmRef::<ShmMutex<u64>>::attach_in(&mut map, REGION_OFFSET);
-    println!("attach as ShmMutex<u64>: {}", wrong.as_ref().err().map_or("accepted?!".into(), |e| e.to_string()));
+    println!(
+        "attach as ShmMutex<u64>: {}",
+        wrong
+            .as_ref()
+            .err()
+            .map_or("accepted?!".into(), |e| e.to_string())
+    );
     let _ = std::fs::remove_file(&path);
     if child_ok && p == 10_000 && c == 10_000 && app_bytes_intact && wrong.is_err() {
         println!("OK");

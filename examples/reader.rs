@@ -19,7 +19,8 @@ use shmsync::ShmBox;
 
 fn main() -> ExitCode {
     let name = arg("--name").unwrap_or_else(|| "/shmsync-board".to_string());
-    let timeout = Duration::from_secs(arg("--timeout-secs").map_or(60, |v| v.parse().expect("a number")));
+    let timeout =
+        Duration::from_secs(arg("--timeout-secs").map_or(60, |v| v.parse().expect("a number")));
     let until_last = std::env::args().any(|a| a == "--until-last");
     let unlink = std::env::args().any(|a| a == "--unlink");
     let board = match ShmBox::open_or_create(&name, Board::empty) {
@@ -35,15 +36,23 @@ fn main() -> ExitCode {
         let Some(left) = timeout.checked_sub(started.elapsed()) else {
             break Err("timed out waiting for the last message");
         };
-        let guard = board.latest.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let waited = board.posted.wait_timeout_while(guard, left, |m| m.seq == last_seen);
+        let guard = board
+            .latest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let waited = board
+            .posted
+            .wait_timeout_while(guard, left, |m| m.seq == last_seen);
         let (message, poisoned) = match waited {
             Ok((guard, _)) => (*guard, false),
             Err(poisoned) => (*poisoned.into_inner().0, true),
         };
         if poisoned {
             // The writer died holding the lock: the message may be half-written.
-            println!("reader: a writer died mid-update (seq {}); recovering", message.seq);
+            println!(
+                "reader: a writer died mid-update (seq {}); recovering",
+                message.seq
+            );
             board.latest.clear_poison();
             recovered += 1;
             last_seen = message.seq;

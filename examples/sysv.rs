@@ -28,9 +28,18 @@ fn main() -> ExitCode {
     let key = SysvKey::ftok(&key_file, b'S').expect("ftok");
     println!("ftok({}, 'S') = {key:?}", key_file.display());
 
-    let stats = ShmBox::sysv_create(key, ShmMutex::new(Stats { parent: 0, child: 0 }))
-        .expect("shmget(IPC_CREAT | IPC_EXCL)");
-    println!("System V segment id {}", stats.sysv_id().expect("a System V box"));
+    let stats = ShmBox::sysv_create(
+        key,
+        ShmMutex::new(Stats {
+            parent: 0,
+            child: 0,
+        }),
+    )
+    .expect("shmget(IPC_CREAT | IPC_EXCL)");
+    println!(
+        "System V segment id {}",
+        stats.sysv_id().expect("a System V box")
+    );
 
     // SAFETY: the child attaches the segment again by key, updates it, and `_exit`s.
     let child = unsafe { libc::fork() };

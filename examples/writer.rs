@@ -21,7 +21,8 @@ use shmsync::ShmBox;
 fn main() -> ExitCode {
     let name = arg("--name").unwrap_or_else(|| "/shmsync-board".to_string());
     let count: u64 = arg("--count").map_or(10, |v| v.parse().expect("--count takes a number"));
-    let interval = Duration::from_millis(arg("--interval-ms").map_or(100, |v| v.parse().expect("a number")));
+    let interval =
+        Duration::from_millis(arg("--interval-ms").map_or(100, |v| v.parse().expect("a number")));
     let mark_last = std::env::args().any(|a| a == "--last");
     let board = match ShmBox::open_or_create(&name, Board::empty) {
         Ok(board) => board,

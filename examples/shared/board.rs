@@ -28,7 +28,12 @@ pub struct Board {
 impl Board {
     pub fn empty() -> Board {
         Board {
-            latest: ShmMutex::new(Message { seq: 0, writer_pid: 0, len: 0, text: [0; TEXT] }),
+            latest: ShmMutex::new(Message {
+                seq: 0,
+                writer_pid: 0,
+                len: 0,
+                text: [0; TEXT],
+            }),
             posted: ShmCondvar::new(),
         }
     }
@@ -37,7 +42,10 @@ impl Board {
 impl Message {
     /// The text every message with this `seq` and writer must carry.
     pub fn expected_text(seq: u64, writer_pid: u32, last: bool) -> String {
-        format!("message {seq} from pid {writer_pid}{}", if last { " (last)" } else { "" })
+        format!(
+            "message {seq} from pid {writer_pid}{}",
+            if last { " (last)" } else { "" }
+        )
     }
 
     pub fn text(&self) -> &str {

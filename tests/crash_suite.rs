@@ -1,0 +1,365 @@
+//! Crash and fault scenarios in the style of glibc's nptl robust-mutex tests, the kernel's
+//! futex selftests and Boost.Interprocess's robust tests, run on every backend.
+//!
+//! `SHMSYNC_SOAK=N` multiplies the randomized rounds (CI runs with the default, 1).
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{fork, wait_until, Exit};
+
+/// How many times the soak variants repeat their rounds.
+fn soak() -> u32 {
+    std::env::var("SHMSYNC_SOAK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// A small xorshift generator: tests need varied, not secure, randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let seed = std::env::var("SHMSYNC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(nanos);
+    eprintln!("seed {seed} (set SHMSYNC_SEED to replay)");
+    seed
+}
+
+/// Installs a no-op handler for `signal` without `SA_RESTART`, so blocking calls see EINTR.
+fn interrupt_with(signal: i32) {
+    extern "C" fn noop(_: i32) {}
+    // SAFETY: sigaction is plain data; the handler is async-signal-safe (does nothing).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = noop as extern "C" fn(i32) as usize;
+        action.sa_flags = 0;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);
+    }
+}
+
+macro_rules! crash_suite {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+            use shmsync::$backend::{ShmCondvar, ShmMutex};
+            use shmsync::{ShmBox, ShmSafe};
+            use std::sync::TryLockError;
+
+            /// A value and its complement, written in two steps: a torn update shows.
+            #[derive(ShmSafe, Clone, Copy)]
+            #[repr(C)]
+            struct Pair {
+                value: u64,
+                check: u64,
+            }
+
+            impl Pair {
+                const fn new() -> Pair {
+                    Pair { value: 0, check: !0 }
+                }
+                fn whole(&self) -> bool {
+                    self.check == !self.value
+                }
+            }
+
+            const MUTEXES: usize = 16;
+
+            #[derive(ShmSafe)]
+            #[repr(C)]
+            struct Arena {
+                cells: [ShmMutex<Pair>; MUTEXES],
+                progress: AtomicU64,
+            }
+
+            /// One thread of the doomed child: random locks, two-step updates, forever.
+            fn churn(arena: &Arena, seed: u64) -> ! {
+                let mut rng = Rng::new(seed);
+                loop {
+                    let first = rng.below(MUTEXES as u64) as usize;
+                    let second = first + 1 + rng.below((MUTEXES - first) as u64) as usize;
+                    let mut guards = Vec::new();
+                    for i in [first, second].into_iter().filter(|&i| i < MUTEXES) {
+                        let attempt = match rng.below(3) {
+                            0 => arena.cells[i].lock().map_err(TryLockError::from),
+                            1 => arena.cells[i].try_lock(),
+                            _ => arena.cells[i].try_lock_for(Duration::ZERO),
+                        };
+                        match attempt {
+                            Ok(g) => guards.push(g),
+                            Err(TryLockError::Poisoned(p)) => guards.push(p.into_inner()),
+                            Err(TryLockError::WouldBlock) => {}
+                        }
+                    }
+                    for g in &mut guards {
+                        g.value = g.value.wrapping_add(1);
+                        for _ in 0..rng.below(50) {
+                            std::hint::spin_loop();
+                        }
+                        g.check = !g.value;
+                    }
+                    drop(guards);
+                    arena.progress.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+
+            #[test]
+            fn randomized_sigkill_never_hangs_or_hides_a_torn_update() {
+                let arena = ShmBox::new(Arena {
+                    cells: std::array::from_fn(|_| ShmMutex::new(Pair::new())),
+                    progress: AtomicU64::new(0),
+                })
+                .unwrap();
+                let mut rng = Rng::new(seed());
+                let rounds = 200 * soak();
+                let (mut poisoned, mut torn_seen) = (0u64, 0u64);
+                for round in 0..rounds {
+                    let start = arena.progress.load(Ordering::Relaxed);
+                    let target = start + 1 + rng.below(300);
+                    let child_seed = rng.next();
+                    // Fork a multi-threaded child that churns until it is killed.
+                    let child = fork(|| {
+                        let arena = &*arena;
+                        std::thread::scope(|s| {
+                            for t in 1..4u64 {
+                                s.spawn(move || churn(arena, child_seed ^ (t << 32)));
+                            }
+                            churn(arena, child_seed);
+                        });
+                        1
+                    });
+                    assert!(
+                        wait_until(Duration::from_secs(20), || {
+                            arena.progress.load(Ordering::Relaxed) >= target
+                        }),
+                        "round {round}: the child made no progress"
+                    );
+                    assert_eq!(child.kill(), Exit::Signal(libc::SIGKILL));
+                    for (i, cell) in arena.cells.iter().enumerate() {
+                        let mut g = match cell.try_lock_for(Duration::from_secs(10)) {
+                            Ok(g) => g,
+                            Err(TryLockError::Poisoned(p)) => {
+                                poisoned += 1;
+                                p.into_inner()
+                            }
+                            Err(TryLockError::WouldBlock) => {
+                                panic!("round {round}: mutex {i} still held after its owner died")
+                            }
+                        };
+                        if !g.whole() {
+                            assert!(cell.is_poisoned(), "round {round}: torn update in mutex {i} without poison");
+                            torn_seen += 1;
+                            g.check = !g.value;
+                        }
+                        drop(g);
+                        cell.clear_poison();
+                    }
+                }
+                eprintln!("{rounds} rounds, {rounds} kills, {poisoned} poisonings, {torn_seen} torn updates caught, 0 hangs");
+            }
+
+            #[test]
+            fn death_right_after_locking_poisons_every_held_mutex() {
+                let pair = ShmBox::new([ShmMutex::new(Pair::new()), ShmMutex::new(Pair::new())]).unwrap();
+                // Child: lock both, then exit without unlocking (the guards are forgotten).
+                fork(|| {
+                    std::mem::forget(pair[0].lock().unwrap());
+                    std::mem::forget(pair[1].lock().unwrap());
+                    0
+                })
+                .join();
+                for m in pair.iter() {
+                    assert!(matches!(m.try_lock_for(Duration::from_secs(10)), Err(TryLockError::Poisoned(_))));
+                    assert!(m.is_poisoned());
+                    m.clear_poison();
+                    assert!(m.try_lock().is_ok());
+                }
+            }
+
+            #[derive(ShmSafe)]
+            #[repr(C)]
+            struct Queue {
+                state: ShmMutex<[u64; 3]>, // [items, consumed, done]
+                cv: ShmCondvar,
+            }
+
+            #[test]
+            fn notify_one_loses_no_wakeup_over_1000_rounds_with_3_consumers() {
+                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
+                let consumers: Vec<_> = (0..3)
+                    .map(|_| {
+                        fork(|| loop {
+                            let g = q.state.lock().unwrap();
+                            let mut g = q.cv.wait_while(g, |s| s[0] == 0 && s[2] == 0).unwrap();
+                            if g[0] == 0 {
+                                return 0;
+                            }
+                            g[0] -= 1;
+                            g[1] += 1;
+                        })
+                    })
+                    .collect();
+                let rounds = 1000 * soak() as u64;
+                for _ in 0..rounds {
+                    q.state.lock().unwrap()[0] += 1;
+                    q.cv.notify_one();
+                }
+                let drained = wait_until(Duration::from_secs(30), || q.state.lock().unwrap()[1] == rounds);
+                q.state.lock().unwrap()[2] = 1;
+                q.cv.notify_all();
+                assert!(drained, "lost wakeup: consumed {} of {rounds}", q.state.lock().unwrap()[1]);
+                consumers.into_iter().for_each(common::Child::join);
+            }
+
+            #[test]
+            fn waiters_dying_one_after_another_leave_the_condvar_working() {
+                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
+                for round in 0..5u64 {
+                    // Each waiter announces itself in slot 1, then waits forever.
+                    let waiter = fork(|| {
+                        let mut g = q.state.lock().unwrap();
+                        g[1] += 1;
+                        let _g = q.cv.wait_while(g, |_| true);
+                        1
+                    });
+                    assert!(wait_until(Duration::from_secs(10), || q.state.lock().unwrap()[1] == round + 1));
+                    // Kill it while notifications are flying.
+                    q.cv.notify_all();
+                    q.cv.notify_one();
+                    assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
+                    q.cv.notify_one();
+                    q.cv.notify_all();
+                }
+                // A newcomer still gets woken.
+                let newcomer = fork(|| {
+                    let g = q.state.lock().unwrap();
+                    let g = q.cv.wait_while(g, |s| s[2] == 0).unwrap();
+                    if g[2] == 1 { 0 } else { 1 }
+                });
+                q.state.lock().unwrap()[2] = 1;
+                q.cv.notify_all();
+                newcomer.join();
+            }
+
+            #[test]
+            fn signals_at_1khz_cause_no_spurious_error_and_deadlines_hold() {
+                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
+                let held = q.state.lock().unwrap();
+                let child = fork(|| {
+                    interrupt_with(libc::SIGUSR1);
+                    // Blocked `try_lock_for` under signals: times out, no earlier.
+                    let started = Instant::now();
+                    let timed = q.state.try_lock_for(Duration::from_millis(150));
+                    if !matches!(timed, Err(TryLockError::WouldBlock)) || started.elapsed() < Duration::from_millis(150) {
+                        return 2;
+                    }
+                    // Blocked `lock` under signals: returns only when the parent unlocks.
+                    let mut g = q.state.lock().unwrap();
+                    g[1] = 1;
+                    // `wait_timeout` under signals: times out after its deadline, not before.
+                    let started = Instant::now();
+                    let (g, r) = q.cv.wait_timeout_while(g, Duration::from_millis(150), |_| true).unwrap();
+                    if !r.timed_out() || started.elapsed() < Duration::from_millis(150) {
+                        return 3;
+                    }
+                    drop(g);
+                    0
+                });
+                let pump = |until: &dyn Fn() -> bool| {
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while !until() && Instant::now() < deadline {
+                        child.signal(libc::SIGUSR1);
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                };
+                // Signals into the timed lock (we hold the lock for its whole timeout).
+                let t0 = Instant::now();
+                pump(&|| t0.elapsed() > Duration::from_millis(250));
+                drop(held);
+                // Signals into the wait_timeout, until the child is done.
+                pump(&|| child.wait_exited(Duration::ZERO));
+                child.join();
+                assert_eq!(q.state.lock().unwrap()[1], 1);
+            }
+
+            #[test]
+            fn one_segment_mapped_twice_shares_one_lock() {
+                let name = common::unique_name(concat!("twice-", stringify!($backend)));
+                let first = ShmBox::create(&name, ShmMutex::new(0u64)).unwrap();
+                let second = ShmBox::<ShmMutex<u64>>::open(&name).unwrap();
+                assert_ne!(&*first as *const _ as usize, &*second as *const _ as usize);
+                let held = first.lock().unwrap();
+                assert!(matches!(second.try_lock(), Err(TryLockError::WouldBlock)));
+                drop(held);
+                *second.lock().unwrap() += 1;
+                // A child maps it a third time, at whatever address it gets.
+                fork(|| match ShmBox::<ShmMutex<u64>>::open(&name) {
+                    Ok(third) => {
+                        *third.lock().unwrap() += 1;
+                        0
+                    }
+                    Err(_) => 1,
+                })
+                .join();
+                ShmBox::<ShmMutex<u64>>::unlink(&name).unwrap();
+                assert_eq!(*second.lock().unwrap(), 2);
+                assert_eq!(*first.lock().unwrap(), 2);
+            }
+
+            #[test]
+            fn fork_matrix() {
+                let m = ShmBox::new(ShmMutex::new(0u32)).unwrap();
+                let held = m.lock().unwrap();
+                // The parent holds the lock at fork: the child cannot take it.
+                fork(|| match m.try_lock() {
+                    Err(TryLockError::WouldBlock) => 0,
+                    _ => 1,
+                })
+                .join();
+                // The child's exit released nothing: another child still cannot take it.
+                fork(|| match m.try_lock_for(Duration::from_millis(20)) {
+                    Err(TryLockError::WouldBlock) => 0,
+                    _ => 1,
+                })
+                .join();
+                drop(held);
+                // A child that locks and exits without unlocking leaves poison.
+                fork(|| {
+                    std::mem::forget(m.lock().unwrap());
+                    0
+                })
+                .join();
+                assert!(matches!(m.try_lock_for(Duration::from_secs(10)), Err(TryLockError::Poisoned(_))));
+                m.clear_poison();
+                assert!(m.try_lock().is_ok());
+            }
+        }
+    };
+}
+
+crash_suite!(futex);
+crash_suite!(pthread);
