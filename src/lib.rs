@@ -24,6 +24,45 @@
 //! totals.count += 1;
 //! totals.sum += 42;
 //! ```
+//!
+//! # Choosing a backend
+//!
+//! Both backends have the same API; [`ShmMutex`], [`ShmMutexGuard`] and [`ShmCondvar`] at the
+//! crate root are the default (`futex` on Linux, `pthread` elsewhere).
+//!
+//! | | [`futex`] (default on Linux) | [`pthread`] |
+//! | --- | --- | --- |
+//! | platforms | Linux | Linux, and other Unixes with weaker promises |
+//! | `ShmMutex<()>` size | 12 bytes | 48 bytes (a 40-byte `pthread_mutex_t` inside) |
+//! | uncontended lock + unlock | one CAS + one swap, no system call | `pthread_mutex_lock`/`unlock` (robust: a little slower) |
+//! | owner death detected | by waiters probing the owner's PID and start time (tens of ms at most) | by the kernel's robust list at exit (immediately) |
+//! | processes in different PID namespaces | not supported (PIDs differ) | supported |
+//! | interoperates with C code that uses the same mutex | no | no: the lazily initialised layout is shmsync's |
+//!
+//! Pick `futex` for speed and size; pick `pthread` when processes sharing the segment live in
+//! different PID namespaces (containers sharing `/dev/shm`), or when the immediate,
+//! kernel-driven owner-death notice matters more than speed.
+//!
+//! # Differences from `std::sync`
+//!
+//! - Poisoning is shared by every process that maps the primitive, and the death of the
+//!   process holding the lock poisons it too. [`generic::ShmMutex::clear_poison`] clears it for
+//!   everyone.
+//! - Values must be [`ShmSafe`]: no pointers, references, handles or drop glue.
+//! - [`ShmMutex::try_lock_for`] is added; timeouts are measured on CLOCK_MONOTONIC.
+//! - Guards are not `Send`, as in std; a guard must not cross `fork` (the child is another
+//!   process: dropping an inherited guard there would unlock the parent's lock).
+//! - A `ShmBox` never runs the shared value's destructor.
+//!
+//! # Limits
+//!
+//! - One host only: shared memory does not cross machines. Locking across hosts is a job for
+//!   a lease service (etcd, ZooKeeper), not for shmsync.
+//! - The futex backend names lock owners by PID, so all processes sharing a futex-backend
+//!   primitive must be in one PID namespace.
+//! - A process that stops (SIGSTOP, a debugger) while holding a lock is alive: the others wait.
+//! - The `pthread` backend builds on other Unixes; robust mutexes (owner-death recovery) exist
+//!   only where the platform has them (Linux, FreeBSD; not macOS). Only Linux is tested.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
