@@ -97,19 +97,24 @@ impl<T: ShmSafe> ShmBox<T> {
         }
     }
 
-    /// Writes the header and `value` into a freshly created segment and publishes it.
+    /// Writes the header into a freshly created segment, then the value `init()` returns, and
+    /// publishes it.
+    ///
+    /// `init` runs after the header says `INITIALIZING | pid`, so that openers racing a slow
+    /// `init` wait for this live creator instead of calling the still all-zero segment garbage.
     ///
     /// # Safety
     ///
     /// - `mapping` is at least `Geometry::of::<T>().total` writable bytes that this process
     ///   just created and no other process trusts yet.
-    unsafe fn initialise(mapping: Mapping, value: T) -> Self {
+    unsafe fn initialise(mapping: Mapping, init: impl FnOnce() -> T) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = T::ASSERT_NO_DROP;
         let base = mapping.as_ptr();
         let offset = header::Geometry::of::<T>().offset;
         // SAFETY: per the contract, the mapping is large enough and not yet trusted by others.
         unsafe { header::begin_init::<T>(base, crate::sys::process::current()) };
+        let value = init();
         // SAFETY: `offset` is aligned for T and the value fits in the mapping.
         unsafe { base.add(offset).cast::<T>().write(value) };
         // SAFETY: the header was written by `begin_init` above and the value is in place.

@@ -13,7 +13,8 @@ use crate::sys::error::{invalid_data, invalid_input, last_os_error};
 use crate::sys::time::Deadline;
 use crate::ShmSafe;
 
-/// How long a just-created segment may stay zero bytes long (its creator has not sized it yet).
+/// How long a just-created segment may stay zero bytes long (its creator has not sized it yet);
+/// a shorter `ShmOptions::init_timeout` shortens it.
 const SIZING_GRACE: Duration = Duration::from_millis(200);
 
 /// Checks a `shm_open` name: one leading `/`, no other `/`, no NUL, 2..=255 bytes.
@@ -72,7 +73,7 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     match size_and_map(&file, opts.mode, Geometry::of::<T>().total, what) {
         // SAFETY: the mapping is the full size of a fresh segment only this process knows is
         // being initialised (others wait for the READY state).
-        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init()) })),
+        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init) })),
         Err(err) => {
             // SAFETY: `cname` is NUL-terminated; we created this name and it is unusable.
             unsafe { libc::shm_unlink(cname.as_ptr()) };
@@ -130,7 +131,7 @@ fn try_open<T: ShmSafe>(
 /// The segment's size after checking its owner, waiting briefly for a creator to size it.
 fn checked_len(file: &File, opts: &ShmOptions, what: &str) -> io::Result<usize> {
     use std::os::unix::fs::MetadataExt;
-    let sized_by = Deadline::after(SIZING_GRACE);
+    let sized_by = Deadline::after(SIZING_GRACE.min(opts.init_timeout));
     loop {
         let meta = file
             .metadata()

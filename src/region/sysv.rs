@@ -143,7 +143,7 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     match shmat(id, what) {
         // SAFETY: the segment was just created at full size and is zero-filled; openers
         // wait for the READY state before they trust it.
-        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init()) })),
+        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init) })),
         Err(err) => {
             let _ = remove(id);
             Err(err)
