@@ -31,7 +31,8 @@ use map::Mapping;
 /// - [`create`](Self::create), [`open`](Self::open), [`open_or_create`](Self::open_or_create),
 ///   [`unlink`](Self::unlink): POSIX named segments (`shm_open`), with a validated header.
 /// - [`sysv_create`](Self::sysv_create), [`sysv_open`](Self::sysv_open),
-///   [`sysv_attach`](Self::sysv_attach), [`sysv_remove`](Self::sysv_remove): System V
+///   [`sysv_open_or_create`](Self::sysv_open_or_create), [`sysv_attach`](Self::sysv_attach),
+///   [`sysv_remove`](Self::sysv_remove): System V
 ///   segments (`shmget`, `shmat`, `shmctl(IPC_RMID)`).
 /// - [`ShmOptions`] chooses the mode, the owners to trust and the init timeout.
 /// - [`ShmRef`] places a value into memory the application already maps.
