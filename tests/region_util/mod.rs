@@ -182,3 +182,40 @@ impl Rng {
         self.next_u64() as u8
     }
 }
+
+/// Removes whatever System V segment `key` names when dropped (segments made by children).
+pub struct RmKey(pub i32);
+
+impl Drop for RmKey {
+    fn drop(&mut self) {
+        // SAFETY: shmget with size 0 and no flags only looks the key up.
+        let id = unsafe { libc::shmget(self.0, 0, 0) };
+        if id >= 0 {
+            drop(Rmid(id));
+        }
+    }
+}
+
+/// A System V key from `ftok` of a fresh temporary file (kept while the key is in use).
+pub fn ftok_key(tag: &str, proj_id: u8) -> (RemoveFile, i32) {
+    let file = temp_file(tag);
+    std::fs::write(&file.0, b"key").expect("create key file");
+    match shmsync::SysvKey::ftok(&file.0, proj_id).expect("ftok") {
+        shmsync::SysvKey::Key(k) => (file, k),
+        shmsync::SysvKey::Private => unreachable!("ftok gives a key"),
+    }
+}
+
+/// `IPC_STAT` of a System V segment: (owner uid, mode bits, size).
+pub fn sysv_stat(id: i32) -> (u32, u32, usize) {
+    // SAFETY: shmid_ds is plain data for which all zeroes is valid.
+    let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds.
+    let rc = unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) };
+    assert_eq!(rc, 0, "IPC_STAT: {}", io::Error::last_os_error());
+    (
+        ds.shm_perm.uid,
+        u32::from(ds.shm_perm.mode) & 0o777,
+        ds.shm_segsz,
+    )
+}
