@@ -103,8 +103,11 @@ fn check_repr(input: &DeriveInput) -> Result<(), Error> {
                 );
             }
             if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
+                // Skip the arguments of `align(N)` and the like; syn reports any token left
+                // unparsed inside the parentheses as an error.
+                let content;
+                syn::parenthesized!(content in meta.input);
+                content.parse::<TokenStream2>()?;
             }
             Ok(())
         })?;
