@@ -75,12 +75,17 @@ impl<T: ShmSafe> ShmBox<T> {
     pub fn new(value: T) -> io::Result<Self> {
         #[allow(clippy::let_unit_value)]
         let () = T::ASSERT_NO_DROP;
-        let mapping = Mapping::anonymous(core::mem::size_of::<T>().max(1))?;
-        let ptr = mapping.as_ptr().cast::<T>();
-        // SAFETY: the fresh mapping is page-aligned, large enough for a T, and unshared.
+        let align = core::mem::align_of::<T>();
+        // Mappings are page-aligned; a T aligned more strictly gets room to be moved up.
+        let slack = if align > map::page_size() { align } else { 0 };
+        let mapping = Mapping::anonymous(core::mem::size_of::<T>().max(1) + slack)?;
+        let offset = mapping.as_ptr().align_offset(align);
+        // SAFETY: `offset < align <= slack` (or 0), so the T lies within the fresh mapping.
+        let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
+        // SAFETY: `ptr` is aligned for T, in bounds, and the fresh mapping is unshared.
         unsafe { ptr.write(value) };
-        // SAFETY: just written; the mapping lives as long as the box.
-        Ok(unsafe { ShmBox::from_mapping(mapping, 0) })
+        // SAFETY: just written at `offset`; the mapping lives as long as the box.
+        Ok(unsafe { ShmBox::from_mapping(mapping, offset) })
     }
 
     /// Wraps a mapping whose bytes at `offset` hold an initialised, validated `T`.
@@ -153,6 +158,20 @@ impl<T: ShmSafe> ShmBox<T> {
     pub fn sysv_id(&self) -> Option<i32> {
         self.mapping.sysv_id()
     }
+}
+
+/// Refuses a `T` aligned beyond the page size for a segment that each process maps at an
+/// address of the kernel's choosing: only page alignment is guaranteed there.
+fn check_segment_align<T>(what: &str) -> io::Result<()> {
+    let align = core::mem::align_of::<T>();
+    if align > map::page_size() {
+        return Err(crate::sys::error::invalid_input(format!(
+            "{what}: a value aligned to {align} bytes cannot be placed in a named or System V \
+             segment, whose mappings are aligned only to the {}-byte page size",
+            map::page_size()
+        )));
+    }
+    Ok(())
 }
 
 impl<T: ShmSafe> Deref for ShmBox<T> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::header::{Geometry, HEADER_SIZE};
 use super::map::Mapping;
-use super::{ShmBox, ShmOptions};
+use super::{check_segment_align, ShmBox, ShmOptions};
 use crate::sys::error::{invalid_data, invalid_input, last_os_error};
 use crate::sys::time::Deadline;
 use crate::ShmSafe;
@@ -49,6 +49,7 @@ fn shm_open(cname: &CString, flags: i32, mode: u32, what: &str) -> io::Result<Op
 pub(crate) fn create<T: ShmSafe>(opts: &ShmOptions, name: &str, value: T) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");
+    check_segment_align::<T>(&what)?;
     match try_create(opts, &cname, &what, || value)? {
         Ok(boxed) => Ok(boxed),
         Err(_) => Err(io::Error::new(
@@ -104,6 +105,7 @@ fn map(file: &File, len: usize, what: &str) -> io::Result<Mapping> {
 pub(crate) fn open<T: ShmSafe>(opts: &ShmOptions, name: &str) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");
+    check_segment_align::<T>(&what)?;
     match try_open(opts, &cname, &what)? {
         Some(boxed) => Ok(boxed),
         None => Err(io::Error::new(
@@ -167,6 +169,7 @@ pub(crate) fn open_or_create<T: ShmSafe>(
 ) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");
+    check_segment_align::<T>(&what)?;
     let mut init = init;
     // Each round either opens the segment, creates it, or sees it vanish (unlinked between
     // our two calls) and tries again.
