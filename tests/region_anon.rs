@@ -88,3 +88,60 @@ fn zero_sized_and_page_sized_values_work() {
     let text = format!("{:?}", ShmBox::new(5u16).unwrap());
     assert!(text.contains("anonymous") && text.contains('5'), "{text}");
 }
+
+/// Aligned beyond any page size in use.
+#[derive(ShmSafe)]
+#[repr(C, align(16384))]
+struct OverAligned {
+    value: AtomicU64,
+}
+
+#[test]
+fn values_aligned_beyond_the_page_size_are_aligned_or_refused() {
+    // Several boxes, so that at least some mappings do not happen to be 16 KiB-aligned.
+    let boxes: Vec<_> = (0..8)
+        .map(|i| {
+            ShmBox::new(OverAligned {
+                value: AtomicU64::new(i),
+            })
+            .unwrap()
+        })
+        .collect();
+    for (i, b) in boxes.iter().enumerate() {
+        assert_eq!((&**b as *const OverAligned as usize) % 16384, 0);
+        assert_eq!(b.value.load(SeqCst), i as u64);
+    }
+    // Named and System V segments are mapped at page-aligned addresses only: refused.
+    // SAFETY: sysconf has no preconditions.
+    if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } >= 16384 {
+        println!("note: pages of 16 KiB or more; the refusal part is skipped");
+        return;
+    }
+    let name = common::unique_name("over-aligned");
+    let value = || OverAligned {
+        value: AtomicU64::new(0),
+    };
+    let kinds = [
+        ShmBox::create(&name, value()).map(drop).unwrap_err().kind(),
+        ShmBox::<OverAligned>::open(&name)
+            .map(drop)
+            .unwrap_err()
+            .kind(),
+        ShmBox::open_or_create(&name, value)
+            .map(drop)
+            .unwrap_err()
+            .kind(),
+        ShmBox::sysv_create(shmsync::SysvKey::Private, value())
+            .map(drop)
+            .unwrap_err()
+            .kind(),
+        ShmBox::<OverAligned>::sysv_attach(0)
+            .map(drop)
+            .unwrap_err()
+            .kind(),
+    ];
+    assert_eq!(kinds, [std::io::ErrorKind::InvalidInput; 5]);
+    assert!(!std::path::Path::new("/dev/shm")
+        .join(name.trim_start_matches('/'))
+        .exists());
+}
