@@ -133,7 +133,7 @@ fn misaligned_too_small_and_out_of_range_regions_are_invalid_input() {
 #[test]
 fn wrong_type_garbage_and_blank_regions_are_invalid_data() {
     let mut map = MmapMut::map_anon(4096).unwrap();
-    drop(ShmRef::init_in(&mut map, 64, 7u64).unwrap());
+    ShmRef::init_in(&mut map, 64, 7u64).unwrap();
     let before = map.to_vec();
     for err in [
         ShmRef::<i64>::attach_in(&mut map, 64)

@@ -71,7 +71,7 @@ impl Geometry {
         } else {
             64
         };
-        let offset = (size_of::<Header>() + align - 1) / align * align;
+        let offset = size_of::<Header>().div_ceil(align) * align;
         Geometry {
             offset,
             total: offset + size_of::<T>(),

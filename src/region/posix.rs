@@ -182,10 +182,9 @@ pub(crate) fn open_or_create<T: ShmSafe>(
             Err(back) => init = back,
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::Other,
-        format!("{what}: kept appearing and disappearing while being opened"),
-    ))
+    Err(io::Error::other(format!(
+        "{what}: kept appearing and disappearing while being opened"
+    )))
 }
 
 pub(crate) fn unlink(name: &str) -> io::Result<()> {

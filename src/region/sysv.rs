@@ -241,8 +241,7 @@ pub(crate) fn open_or_create<T: ShmSafe>(
             Err(back) => init = back,
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::Other,
-        format!("{what}: kept appearing and disappearing while being opened"),
-    ))
+    Err(io::Error::other(format!(
+        "{what}: kept appearing and disappearing while being opened"
+    )))
 }
