@@ -70,7 +70,9 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
     }
     let count = members.len() as u64;
     let fp = quote!(::shmsync::__private::fingerprint);
+    let no_drop = no_drop_check(input);
     Ok(quote! {
+        #no_drop
         // SAFETY: the derive checked that the struct is repr(C) or repr(transparent) and the
         // where clause requires every field to be ShmSafe; drop glue is refused by
         // `ASSERT_NO_DROP` wherever the type is placed in shared memory.
@@ -101,8 +103,11 @@ fn check_repr(input: &DeriveInput) -> Result<(), Error> {
                 );
             }
             if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
+                // Skip the arguments of `align(N)` and the like; syn reports any token left
+                // unparsed inside the parentheses as an error.
+                let content;
+                syn::parenthesized!(content in meta.input);
+                content.parse::<TokenStream2>()?;
             }
             Ok(())
         })?;
@@ -118,5 +123,22 @@ fn check_repr(input: &DeriveInput) -> Result<(), Error> {
                 input.ident
             ),
         ))
+    }
+}
+
+/// For a struct without generic parameters, a `const` that fails to compile when it has drop
+/// glue; evaluated by `cargo check` too, unlike `ShmSafe::ASSERT_NO_DROP`, which fires only
+/// where a generic constructor is instantiated (at `cargo build`).
+fn no_drop_check(input: &DeriveInput) -> TokenStream2 {
+    if !input.generics.params.is_empty() {
+        return TokenStream2::new();
+    }
+    let name = &input.ident;
+    let message = format!(
+        "`{name}` derives ShmSafe but has drop glue (a Drop impl, or a field with one); \
+         shared memory never runs destructors"
+    );
+    quote! {
+        const _: () = ::core::assert!(!::core::mem::needs_drop::<#name>(), #message);
     }
 }

@@ -71,7 +71,7 @@ impl Geometry {
         } else {
             64
         };
-        let offset = (size_of::<Header>() + align - 1) / align * align;
+        let offset = size_of::<Header>().div_ceil(align) * align;
         Geometry {
             offset,
             total: offset + size_of::<T>(),
@@ -87,6 +87,7 @@ struct Fields {
     magic: [u8; 8],
     version: u32,
     header_size: u32,
+    creator: u32,
     fingerprint: u64,
     backends: u32,
     value_align: u32,
@@ -156,7 +157,8 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
     // SAFETY: the header's state word is in bounds, aligned and only accessed atomically.
     let state = unsafe { &(*header).state };
     let give_up = Deadline::after(timeout);
-    let empty_until = Deadline::after(EMPTY_GRACE.min(timeout));
+    let empty_grace = EMPTY_GRACE.min(timeout);
+    let empty_until = Deadline::after(empty_grace);
     loop {
         let observed = state.load(Ordering::Acquire);
         if observed != EMPTY {
@@ -189,16 +191,16 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
             }
         };
         if until.is_some_and(Deadline::passed) {
-            return Err(not_ready(what, observed, timeout));
+            return Err(not_ready(what, observed, empty_grace, timeout));
         }
         wait_for_change(state, observed, until);
     }
 }
 
-fn not_ready(what: &str, observed: u32, timeout: Duration) -> io::Error {
+fn not_ready(what: &str, observed: u32, empty_grace: Duration, timeout: Duration) -> io::Error {
     if observed == EMPTY {
         invalid_data(format!(
-            "{what}: not initialised (no header was written within {EMPTY_GRACE:?})"
+            "{what}: not initialised (no header was written within {empty_grace:?})"
         ))
     } else {
         io::Error::new(
@@ -237,6 +239,7 @@ unsafe fn read_fields(header: *const Header) -> Fields {
         magic: read!(magic),
         version: read!(version),
         header_size: read!(header_size),
+        creator: read!(creator),
         fingerprint: read!(fingerprint),
         backends: read!(backends),
         value_align: read!(value_align),
@@ -259,6 +262,12 @@ fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()
             "{what}: format version {} with a {}-byte header, expected version {FORMAT_VERSION} \
              with a {HEADER_SIZE}-byte header",
             f.version, f.header_size
+        )));
+    }
+    if f.creator == 0 || f.creator > PID_MASK {
+        return Err(invalid_data(format!(
+            "{what}: creator pid {} is not a valid pid",
+            f.creator
         )));
     }
     if f.backends != T::BACKENDS {

@@ -15,6 +15,13 @@ pub(crate) enum Mapping {
     Sysv { ptr: NonNull<u8>, id: i32 },
 }
 
+/// The system's page size: every mapping starts at a multiple of it.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
+}
+
 impl Mapping {
     /// A fresh anonymous shared mapping of `len` zeroed bytes.
     pub(crate) fn anonymous(len: usize) -> io::Result<Mapping> {

@@ -31,7 +31,8 @@ use map::Mapping;
 /// - [`create`](Self::create), [`open`](Self::open), [`open_or_create`](Self::open_or_create),
 ///   [`unlink`](Self::unlink): POSIX named segments (`shm_open`), with a validated header.
 /// - [`sysv_create`](Self::sysv_create), [`sysv_open`](Self::sysv_open),
-///   [`sysv_attach`](Self::sysv_attach), [`sysv_remove`](Self::sysv_remove): System V
+///   [`sysv_open_or_create`](Self::sysv_open_or_create), [`sysv_attach`](Self::sysv_attach),
+///   [`sysv_remove`](Self::sysv_remove): System V
 ///   segments (`shmget`, `shmat`, `shmctl(IPC_RMID)`).
 /// - [`ShmOptions`] chooses the mode, the owners to trust and the init timeout.
 /// - [`ShmRef`] places a value into memory the application already maps.
@@ -74,12 +75,17 @@ impl<T: ShmSafe> ShmBox<T> {
     pub fn new(value: T) -> io::Result<Self> {
         #[allow(clippy::let_unit_value)]
         let () = T::ASSERT_NO_DROP;
-        let mapping = Mapping::anonymous(core::mem::size_of::<T>().max(1))?;
-        let ptr = mapping.as_ptr().cast::<T>();
-        // SAFETY: the fresh mapping is page-aligned, large enough for a T, and unshared.
+        let align = core::mem::align_of::<T>();
+        // Mappings are page-aligned; a T aligned more strictly gets room to be moved up.
+        let slack = if align > map::page_size() { align } else { 0 };
+        let mapping = Mapping::anonymous(core::mem::size_of::<T>().max(1) + slack)?;
+        let offset = mapping.as_ptr().align_offset(align);
+        // SAFETY: `offset < align <= slack` (or 0), so the T lies within the fresh mapping.
+        let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
+        // SAFETY: `ptr` is aligned for T, in bounds, and the fresh mapping is unshared.
         unsafe { ptr.write(value) };
-        // SAFETY: just written; the mapping lives as long as the box.
-        Ok(unsafe { ShmBox::from_mapping(mapping, 0) })
+        // SAFETY: just written at `offset`; the mapping lives as long as the box.
+        Ok(unsafe { ShmBox::from_mapping(mapping, offset) })
     }
 
     /// Wraps a mapping whose bytes at `offset` hold an initialised, validated `T`.
@@ -97,19 +103,24 @@ impl<T: ShmSafe> ShmBox<T> {
         }
     }
 
-    /// Writes the header and `value` into a freshly created segment and publishes it.
+    /// Writes the header into a freshly created segment, then the value `init()` returns, and
+    /// publishes it.
+    ///
+    /// `init` runs after the header says `INITIALIZING | pid`, so that openers racing a slow
+    /// `init` wait for this live creator instead of calling the still all-zero segment garbage.
     ///
     /// # Safety
     ///
     /// - `mapping` is at least `Geometry::of::<T>().total` writable bytes that this process
     ///   just created and no other process trusts yet.
-    unsafe fn initialise(mapping: Mapping, value: T) -> Self {
+    unsafe fn initialise(mapping: Mapping, init: impl FnOnce() -> T) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = T::ASSERT_NO_DROP;
         let base = mapping.as_ptr();
         let offset = header::Geometry::of::<T>().offset;
         // SAFETY: per the contract, the mapping is large enough and not yet trusted by others.
         unsafe { header::begin_init::<T>(base, crate::sys::process::current()) };
+        let value = init();
         // SAFETY: `offset` is aligned for T and the value fits in the mapping.
         unsafe { base.add(offset).cast::<T>().write(value) };
         // SAFETY: the header was written by `begin_init` above and the value is in place.
@@ -147,6 +158,20 @@ impl<T: ShmSafe> ShmBox<T> {
     pub fn sysv_id(&self) -> Option<i32> {
         self.mapping.sysv_id()
     }
+}
+
+/// Refuses a `T` aligned beyond the page size for a segment that each process maps at an
+/// address of the kernel's choosing: only page alignment is guaranteed there.
+fn check_segment_align<T>(what: &str) -> io::Result<()> {
+    let align = core::mem::align_of::<T>();
+    if align > map::page_size() {
+        return Err(crate::sys::error::invalid_input(format!(
+            "{what}: a value aligned to {align} bytes cannot be placed in a named or System V \
+             segment, whose mappings are aligned only to the {}-byte page size",
+            map::page_size()
+        )));
+    }
+    Ok(())
 }
 
 impl<T: ShmSafe> Deref for ShmBox<T> {

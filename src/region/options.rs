@@ -358,6 +358,27 @@ impl<T: ShmSafe> ShmBox<T> {
         ShmOptions::new().sysv_open(key)
     }
 
+    /// Opens the System V segment for `key`, or creates it (mode `0o600`) with `init()`;
+    /// among racing processes `init` runs exactly once and every caller sees its value.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_open_or_create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmBox, SysvKey};
+    /// let key = SysvKey::Key(0x534a_0000 | (std::process::id() as i32 & 0xffff));
+    /// let a = ShmBox::sysv_open_or_create(key, || 1u32).unwrap();
+    /// let b = ShmBox::sysv_open_or_create(key, || 2u32).unwrap();
+    /// assert_eq!((*a, *b), (1, 1));
+    /// a.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_open_or_create(key: SysvKey, init: impl FnOnce() -> T) -> io::Result<Self> {
+        ShmOptions::new().sysv_open_or_create(key, init)
+    }
+
     /// Attaches the System V segment with id `shmid`.
     ///
     /// # Errors

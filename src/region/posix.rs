@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use super::header::{Geometry, HEADER_SIZE};
 use super::map::Mapping;
-use super::{ShmBox, ShmOptions};
+use super::{check_segment_align, ShmBox, ShmOptions};
 use crate::sys::error::{invalid_data, invalid_input, last_os_error};
 use crate::sys::time::Deadline;
 use crate::ShmSafe;
 
-/// How long a just-created segment may stay zero bytes long (its creator has not sized it yet).
+/// How long a just-created segment may stay zero bytes long (its creator has not sized it yet);
+/// a shorter `ShmOptions::init_timeout` shortens it.
 const SIZING_GRACE: Duration = Duration::from_millis(200);
 
 /// Checks a `shm_open` name: one leading `/`, no other `/`, no NUL, 2..=255 bytes.
@@ -48,6 +49,7 @@ fn shm_open(cname: &CString, flags: i32, mode: u32, what: &str) -> io::Result<Op
 pub(crate) fn create<T: ShmSafe>(opts: &ShmOptions, name: &str, value: T) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");
+    check_segment_align::<T>(&what)?;
     match try_create(opts, &cname, &what, || value)? {
         Ok(boxed) => Ok(boxed),
         Err(_) => Err(io::Error::new(
@@ -72,7 +74,7 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     match size_and_map(&file, opts.mode, Geometry::of::<T>().total, what) {
         // SAFETY: the mapping is the full size of a fresh segment only this process knows is
         // being initialised (others wait for the READY state).
-        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init()) })),
+        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init) })),
         Err(err) => {
             // SAFETY: `cname` is NUL-terminated; we created this name and it is unusable.
             unsafe { libc::shm_unlink(cname.as_ptr()) };
@@ -103,6 +105,7 @@ fn map(file: &File, len: usize, what: &str) -> io::Result<Mapping> {
 pub(crate) fn open<T: ShmSafe>(opts: &ShmOptions, name: &str) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");
+    check_segment_align::<T>(&what)?;
     match try_open(opts, &cname, &what)? {
         Some(boxed) => Ok(boxed),
         None => Err(io::Error::new(
@@ -130,7 +133,7 @@ fn try_open<T: ShmSafe>(
 /// The segment's size after checking its owner, waiting briefly for a creator to size it.
 fn checked_len(file: &File, opts: &ShmOptions, what: &str) -> io::Result<usize> {
     use std::os::unix::fs::MetadataExt;
-    let sized_by = Deadline::after(SIZING_GRACE);
+    let sized_by = Deadline::after(SIZING_GRACE.min(opts.init_timeout));
     loop {
         let meta = file
             .metadata()
@@ -166,6 +169,7 @@ pub(crate) fn open_or_create<T: ShmSafe>(
 ) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");
+    check_segment_align::<T>(&what)?;
     let mut init = init;
     // Each round either opens the segment, creates it, or sees it vanish (unlinked between
     // our two calls) and tries again.
@@ -178,10 +182,9 @@ pub(crate) fn open_or_create<T: ShmSafe>(
             Err(back) => init = back,
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::Other,
-        format!("{what}: kept appearing and disappearing while being opened"),
-    ))
+    Err(io::Error::other(format!(
+        "{what}: kept appearing and disappearing while being opened"
+    )))
 }
 
 pub(crate) fn unlink(name: &str) -> io::Result<()> {

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 
 use super::header::{Geometry, HEADER_SIZE};
 use super::map::Mapping;
-use super::{ShmBox, ShmOptions};
+use super::{check_segment_align, ShmBox, ShmOptions};
 use crate::sys::error::{invalid_data, invalid_input, last_os_error, with_context};
 use crate::ShmSafe;
 
@@ -136,6 +136,7 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     what: &str,
     init: F,
 ) -> io::Result<Result<ShmBox<T>, F>> {
+    check_segment_align::<T>(what)?;
     let flags = libc::IPC_CREAT | libc::IPC_EXCL | opts.mode as i32;
     let Some(id) = shmget(key, Geometry::of::<T>().total, flags, what)? else {
         return Ok(Err(init));
@@ -143,7 +144,7 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     match shmat(id, what) {
         // SAFETY: the segment was just created at full size and is zero-filled; openers
         // wait for the READY state before they trust it.
-        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init()) })),
+        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init) })),
         Err(err) => {
             let _ = remove(id);
             Err(err)
@@ -183,6 +184,7 @@ pub(crate) fn attach<T: ShmSafe>(opts: &ShmOptions, id: i32) -> io::Result<ShmBo
 }
 
 fn attach_checked<T: ShmSafe>(opts: &ShmOptions, id: i32, what: &str) -> io::Result<ShmBox<T>> {
+    check_segment_align::<T>(what)?;
     let len = checked_len(opts, id, what)?;
     let mapping = shmat(id, what)?;
     // SAFETY: the segment is `len` bytes, at least a header, and is attached.
@@ -239,8 +241,7 @@ pub(crate) fn open_or_create<T: ShmSafe>(
             Err(back) => init = back,
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::Other,
-        format!("{what}: kept appearing and disappearing while being opened"),
-    ))
+    Err(io::Error::other(format!(
+        "{what}: kept appearing and disappearing while being opened"
+    )))
 }

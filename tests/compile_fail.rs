@@ -1,0 +1,13 @@
+//! What must not compile: non-`ShmSafe` values in shared primitives and boxes, derives on
+//! structs without a fixed layout or with non-`ShmSafe` fields, and types with drop glue.
+//!
+//! The `pass` cases make trybuild build (not just check) every case, which the drop-glue
+//! check needs: `ShmSafe::ASSERT_NO_DROP` is evaluated when a generic constructor is
+//! instantiated, after type checking.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/pass/*.rs");
+    t.compile_fail("tests/ui/*.rs");
+}

@@ -1,0 +1,7 @@
+#[derive(shmsync::ShmSafe)]
+struct Counter {
+    hits: u64,
+    misses: u64,
+}
+
+fn main() {}
