@@ -198,7 +198,8 @@ pub(super) fn realtime(deadline: Deadline) -> libc::timespec {
     assert_eq!(rc, 0, "clock_gettime(CLOCK_REALTIME) failed");
     let at = nanos(now) + left;
     libc::timespec {
-        tv_sec: (at / NANOS).min(libc::time_t::MAX as i128) as libc::time_t,
+        // Past 2038 on a 32-bit time_t: the latest time it can say.
+        tv_sec: (at / NANOS).try_into().unwrap_or(i32::MAX.into()),
         tv_nsec: (at % NANOS) as _,
     }
 }
