@@ -58,7 +58,10 @@ impl Tally {
     /// One update, written field by field so that a second writer would tear it.
     pub fn bump(&mut self) {
         self.count += 1;
-        std::hint::black_box(&mut *self);
+        // Widen the window in which a second writer would find a half-made update.
+        for _ in 0..16 {
+            std::hint::black_box(&mut *self);
+        }
         self.mirror += 1;
         self.checksum = checksum_of(self.mirror);
     }
