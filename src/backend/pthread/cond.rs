@@ -30,6 +30,10 @@ unsafe impl Send for RawPthreadCondvar {}
 // SAFETY: all access goes through the pthread calls, which synchronise.
 unsafe impl Sync for RawPthreadCondvar {}
 
+// As `std::sync::Condvar`: unwinding leaves nothing half-done in the C condition variable.
+impl std::panic::UnwindSafe for RawPthreadCondvar {}
+impl std::panic::RefUnwindSafe for RawPthreadCondvar {}
+
 impl Sealed for RawPthreadCondvar {}
 
 /// Whether timed waits take a CLOCK_MONOTONIC deadline (set with `pthread_condattr_setclock`).

@@ -3,52 +3,46 @@
 use super::*;
 use std::time::Duration;
 
-/// glibc's `__kind` bits: `PTHREAD_MUTEX_ROBUST_NORMAL_NP` and `PTHREAD_MUTEX_PSHARED_BIT`.
+/// Behaviour cannot show `PTHREAD_PROCESS_SHARED` on glibc: its robust mutexes always use
+/// shared futexes (the kernel's exit-time wake never uses the private flag), so a robust
+/// private mutex happens to work across processes too. So these read the initialised mutex's
+/// kind bits, and `sys::tests` reads the attributes back.
 #[cfg(all(
     target_env = "gnu",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-const KIND_ROBUST: i32 = 16;
-#[cfg(all(
-    target_env = "gnu",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-const KIND_PSHARED: i32 = 128;
+mod glibc_layout {
+    use super::*;
 
-#[cfg(all(
-    target_env = "gnu",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-#[test]
-fn initialised_mutex_is_robust_and_process_shared() {
-    let m = RawPthreadMutex::INIT;
-    m.lock();
-    // SAFETY: this thread holds the lock.
-    unsafe { m.unlock() };
-    // `struct __pthread_mutex_s` on 64-bit glibc: __lock, __count, __owner, __nusers, then
-    // __kind at byte 16 (part of the ABI: the static initialisers spell it out).
-    // SAFETY: the mutex is initialised and unlocked; reading its bytes races with no one.
-    let kind = unsafe { m.mutex.get().cast::<i32>().add(4).read() };
-    assert_eq!(kind & KIND_ROBUST, KIND_ROBUST, "__kind {kind:#x}");
-    assert_eq!(kind & KIND_PSHARED, KIND_PSHARED, "__kind {kind:#x}");
-}
+    /// `PTHREAD_MUTEX_ROBUST_NORMAL_NP` in glibc's `__kind`.
+    const KIND_ROBUST: i32 = 16;
+    /// `PTHREAD_MUTEX_PSHARED_BIT` in glibc's `__kind`.
+    const KIND_PSHARED: i32 = 128;
 
-#[cfg(target_env = "gnu")]
-#[test]
-fn init_value_is_all_zero() {
-    let m = RawPthreadMutex::INIT;
-    // SAFETY: any initialised memory may be read as bytes; INIT has no padding before the
-    // C mutex that is left uninitialised (the word is followed by `align - 4` padding bytes,
-    // so only the word and the mutex are read).
-    let word = unsafe { core::ptr::addr_of!(m.init).cast::<u32>().read() };
-    assert_eq!(word, 0);
-    // SAFETY: the C mutex is a plain byte array in the libc crate's definition.
-    let bytes = unsafe {
-        &*m.mutex
-            .get()
-            .cast::<[u8; core::mem::size_of::<libc::pthread_mutex_t>()]>()
-    };
-    assert!(bytes.iter().all(|&b| b == 0));
+    #[test]
+    fn initialised_mutex_is_robust_and_process_shared() {
+        let m = RawPthreadMutex::INIT;
+        m.lock();
+        // SAFETY: this thread holds the lock.
+        unsafe { m.unlock() };
+        // `struct __pthread_mutex_s` on 64-bit glibc: __lock, __count, __owner, __nusers,
+        // then __kind at byte 16 (ABI: the static initialisers spell it out).
+        // SAFETY: the mutex is initialised and unlocked; nothing else touches it.
+        let kind = unsafe { m.mutex.get().cast::<i32>().add(4).read() };
+        assert_eq!(kind & KIND_ROBUST, KIND_ROBUST, "__kind {kind:#x}");
+        assert_eq!(kind & KIND_PSHARED, KIND_PSHARED, "__kind {kind:#x}");
+    }
+
+    #[test]
+    fn init_value_is_all_zero() {
+        let m = RawPthreadMutex::INIT;
+        // SAFETY: the init word is an initialised, 4-byte-aligned u32 at the struct's start.
+        let word = unsafe { core::ptr::addr_of!(m.init).cast::<u32>().read() };
+        assert_eq!(word, 0);
+        // SAFETY: the libc crate defines `pthread_mutex_t` here as a plain byte array.
+        let bytes = unsafe { &*m.mutex.get().cast::<[u8; 40]>() };
+        assert!(bytes.iter().all(|&b| b == 0));
+    }
 }
 
 #[test]
