@@ -118,3 +118,19 @@ fn try_lock_and_timed_lock_also_report_owner_death() {
         unsafe { m.unlock() };
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+#[should_panic(expected = "ENOTRECOVERABLE")]
+fn a_mutex_left_unrecoverable_by_foreign_code_panics_clearly() {
+    let m: &'static RawPthreadMutex = Box::leak(Box::new(RawPthreadMutex::INIT));
+    die_holding(m);
+    // Foreign code takes the dead owner's lock and unlocks without marking it consistent.
+    // SAFETY: `m` is initialised (it was locked once).
+    let rc = unsafe { libc::pthread_mutex_lock(m.mutex.get()) };
+    assert_eq!(rc, libc::EOWNERDEAD);
+    // SAFETY: this thread holds the lock.
+    let rc = unsafe { libc::pthread_mutex_unlock(m.mutex.get()) };
+    assert_eq!(rc, 0);
+    m.lock();
+}
