@@ -215,6 +215,37 @@ macro_rules! backend_condvar_tests {
             }
 
             #[test]
+            fn waiter_wakes_poisoned_when_the_next_holder_dies() {
+                let gate = Gate { entered: 0, open: 0 };
+                let shared =
+                    ShmBox::new((ShmMutex::new(gate), ShmCondvar::new(), AtomicU32::new(0)))
+                        .unwrap();
+                let (m, cv, held) = (&shared.0, &shared.1, &shared.2);
+                // Fork: the waiter must come back from `wait` with a poisoned guard.
+                let waiting = common::fork(|| {
+                    let mut g = m.lock().unwrap();
+                    g.entered += 1;
+                    match cv.wait_timeout_while(g, PATIENCE, |g| g.open == 0) {
+                        Err(e) if e.get_ref().0.open == 1 => 0,
+                        Err(_) => WRONG_RESULT,
+                        Ok(_) => WRONG_RESULT,
+                    }
+                });
+                lock_when_entered(m, 1);
+                // Fork: this child opens the gate, notifies, and dies holding the lock.
+                let victim = common::fork(|| {
+                    let mut g = m.lock().unwrap();
+                    g.open = 1;
+                    cv.notify_all();
+                    held.store(1, Ordering::Release);
+                    park_forever()
+                });
+                await_flag(held, 1);
+                assert_eq!(victim.kill(), Exit::Signal(libc::SIGKILL));
+                waiting.join();
+            }
+
+            #[test]
             fn wait_through_signals_without_sa_restart_returns_normally() {
                 let shared = ShmBox::new((
                     ShmMutex::new(0u32),

@@ -14,7 +14,9 @@
 //! that finds `pid` dead (gone or a zombie) takes the work over with a compare-exchange, so
 //! nobody waits forever. Only the PID fits in the word: a dead initialiser whose PID is reused
 //! before anyone looks, or an initialiser in another PID namespace, is taken for alive (the
-//! window is the few hundred nanoseconds `pthread_mutex_init` takes).
+//! window is the few hundred nanoseconds `pthread_mutex_init` takes). Waiting for a live
+//! initialiser ignores lock deadlines: it lasts as long as `pthread_mutex_init` does, unless
+//! the initialiser is stopped (SIGSTOP, a debugger).
 //!
 //! Notes about memory ordering: the initialiser writes the C object with plain stores, then
 //! publishes `READY` with a Release store; every user checks for `READY` with an Acquire load
