@@ -46,6 +46,10 @@ unsafe impl<T: Send, R: RawMutex> Sync for ShmMutex<T, R> {}
 // SAFETY: the mutex holds no process-local handle; moving it moves a `T: Send`.
 unsafe impl<T: Send, R: RawMutex> Send for ShmMutex<T, R> {}
 
+// A panic while the lock is held poisons it, as with `std::sync::Mutex`, which has these too.
+impl<T, R: RawMutex> std::panic::UnwindSafe for ShmMutex<T, R> {}
+impl<T, R: RawMutex> std::panic::RefUnwindSafe for ShmMutex<T, R> {}
+
 // SAFETY: a repr(C) composite of a raw lock (which holds no pointer or handle, per
 // `RawMutex`'s contract), an atomic flag and a ShmSafe value; no drop glue.
 unsafe impl<T: ShmSafe, R: RawMutex> ShmSafe for ShmMutex<T, R> {

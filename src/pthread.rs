@@ -4,6 +4,17 @@
 //! crash-safe before glibc 2.41 and changes layout between glibc versions); on other Unixes it
 //! is a process-shared `pthread_cond_t`.
 //!
+//! The `pthread_mutex_t` is initialised in place by the first lock in any process (a process
+//! killed while doing it is taken over), so `ShmMutex::new` values need no init step.
+//!
+//! # Platforms
+//!
+//! Only Linux is tested. FreeBSD has robust mutexes, so owner death poisons there too. macOS
+//! has no robust mutexes: a process that dies holding the lock leaves it locked for good and
+//! nothing is poisoned; it also has no `pthread_mutex_timedlock`, so `try_lock_for` retries `trylock` with short sleeps. Outside
+//! glibc, timed locks take CLOCK_REALTIME and the remaining time is converted once. Whether a
+//! waiter killed inside a `pthread_cond_t` wait disturbs others is up to the C library.
+//!
 //! # Examples
 //!
 //! ```

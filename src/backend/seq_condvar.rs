@@ -43,7 +43,7 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
 
     fn notify_one(&self) {
         self.seq.fetch_add(1, Ordering::Relaxed);
-        futex::wake(&self.seq, 1);
+        futex::wake_one(&self.seq);
     }
 
     fn notify_all(&self) {

@@ -1,0 +1,216 @@
+//! Lazy, crash-safe, in-place initialisation of a C object in shared memory.
+//!
+//! `ShmMutex::new` is a `const fn` whose value is built on the stack and then moved into
+//! shared memory, but a `pthread_mutex_t` must be initialised in the place where it is used.
+//! So the first lock in any process initialises it, guarded by one 32-bit state word:
+//!
+//! ```text
+//! UNINIT ──CAS──▶ INITIALIZING | pid ──store──▶ READY
+//!                   │        ▲
+//!                   └──CAS───┘  (taken over when `pid` is dead)
+//! ```
+//!
+//! A process killed while it initialises leaves `INITIALIZING | pid` behind; the next process
+//! that finds `pid` dead (gone or a zombie) takes the work over with a compare-exchange, so
+//! nobody waits forever. Only the PID fits in the word: a dead initialiser whose PID is reused
+//! before anyone looks, or an initialiser in another PID namespace, is taken for alive (the
+//! window is the few hundred nanoseconds `pthread_mutex_init` takes). Waiting for a live
+//! initialiser ignores lock deadlines: it lasts as long as `pthread_mutex_init` does, unless
+//! the initialiser is stopped (SIGSTOP, a debugger).
+//!
+//! Notes about memory ordering: the initialiser writes the C object with plain stores, then
+//! publishes `READY` with a Release store; every user checks for `READY` with an Acquire load
+//! before touching the object. A taker-over overwrites whatever the dead initialiser left.
+
+use crate::sync::{AtomicU32, Ordering};
+use crate::sys::process::{self, Probe, PID_MASK};
+
+/// Nobody has started initialising: the object's bytes mean nothing.
+const UNINIT: u32 = 0;
+/// Initialised: the object is usable by every process.
+const READY: u32 = 1;
+/// Set while a process initialises; the low [`PID_MASK`] bits hold that process's PID.
+const INITIALIZING: u32 = 1 << 31;
+
+/// The state word that guards a lazily initialised C object.
+#[repr(C)]
+pub(crate) struct LazyInit {
+    /// `UNINIT`, `INITIALIZING | pid` or `READY`.
+    state: AtomicU32,
+}
+
+impl LazyInit {
+    /// Not initialised yet.
+    pub(crate) const fn new() -> LazyInit {
+        LazyInit {
+            state: AtomicU32::new(UNINIT),
+        }
+    }
+
+    /// Returns once the object is initialised, running `init` here if this caller wins the
+    /// right to do it (or takes it over from a dead process).
+    ///
+    /// `init` runs at most once per successful initialisation; if it panics, the word goes
+    /// back to `UNINIT` so that another caller can try.
+    #[inline]
+    pub(crate) fn ensure(&self, init: impl FnOnce()) {
+        if self.state.load(Ordering::Acquire) != READY {
+            self.ensure_slow(init);
+        }
+    }
+
+    #[cold]
+    fn ensure_slow(&self, init: impl FnOnce()) {
+        let mine = INITIALIZING | process::current().pid;
+        let mut seen = self.state.load(Ordering::Acquire);
+        loop {
+            seen = match seen {
+                READY => return,
+                // UNINIT => INITIALIZING|me: this caller initialises.
+                UNINIT => match self.claim(UNINIT, mine) {
+                    Ok(()) => return self.run(init),
+                    Err(now) => now,
+                },
+                busy if initialiser_is_dead(busy) => {
+                    // INITIALIZING|dead => INITIALIZING|me: take over a dead process's work.
+                    match self.claim(busy, mine) {
+                        Ok(()) => return self.run(init),
+                        Err(now) => now,
+                    }
+                }
+                busy => {
+                    wait_while(&self.state, busy);
+                    self.state.load(Ordering::Acquire)
+                }
+            };
+        }
+    }
+
+    /// Compare-exchanges the state from `from` to `to`; the current state on failure.
+    fn claim(&self, from: u32, to: u32) -> Result<(), u32> {
+        self.state
+            .compare_exchange(from, to, Ordering::Acquire, Ordering::Acquire)
+            .map(drop)
+    }
+
+    /// Runs `init` as the initialiser, then publishes `READY` and wakes the waiters.
+    fn run(&self, init: impl FnOnce()) {
+        let reset = ResetOnUnwind(self);
+        init();
+        core::mem::forget(reset);
+        self.publish(READY);
+    }
+
+    /// Stores `state` and wakes every process waiting for the initialiser.
+    fn publish(&self, state: u32) {
+        self.state.store(state, Ordering::Release);
+        #[cfg(target_os = "linux")]
+        crate::sync::futex::wake_all(&self.state);
+    }
+
+    /// Overwrites the state word, to simulate a crashed initialiser in tests.
+    #[cfg(test)]
+    pub(crate) fn force(&self, state: u32) {
+        self.state.store(state, Ordering::Release);
+    }
+}
+
+/// Puts the state back to `UNINIT` if `init` unwinds, so other callers can retry.
+struct ResetOnUnwind<'a>(&'a LazyInit);
+
+impl Drop for ResetOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.publish(UNINIT);
+    }
+}
+
+/// Whether the process named in `INITIALIZING | pid` is certainly dead (gone, or a zombie).
+fn initialiser_is_dead(busy: u32) -> bool {
+    process::probe(busy & PID_MASK) == Probe::Dead
+}
+
+/// Sleeps a little while `word` still holds `busy`, so that liveness is checked again soon.
+#[cfg(target_os = "linux")]
+fn wait_while(word: &AtomicU32, busy: u32) {
+    let recheck = crate::sys::time::Deadline::after(core::time::Duration::from_millis(10));
+    crate::sync::futex::wait(word, busy, recheck);
+}
+
+/// Sleeps a little so that the state and the initialiser's liveness are checked again soon
+/// (no portable address-wait exists outside Linux; initialisation takes microseconds).
+#[cfg(not(target_os = "linux"))]
+fn wait_while(_word: &AtomicU32, _busy: u32) {
+    std::thread::sleep(core::time::Duration::from_micros(100));
+}
+
+/// The state a crashed initialiser with this PID leaves behind, for tests.
+#[cfg(test)]
+pub(crate) fn initializing(pid: u32) -> u32 {
+    INITIALIZING | pid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn first_caller_initialises_once() {
+        let word = LazyInit::new();
+        let runs = AtomicUsize::new(0);
+        for _ in 0..3 {
+            word.ensure(|| {
+                runs.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_panicking_initialiser_lets_the_next_caller_retry() {
+        let word = LazyInit::new();
+        let failed = std::panic::catch_unwind(|| word.ensure(|| panic!("init failed")));
+        assert!(failed.is_err());
+        let mut ran = false;
+        word.ensure(|| ran = true);
+        assert!(ran);
+    }
+
+    #[test]
+    fn concurrent_first_callers_initialise_once() {
+        let word = LazyInit::new();
+        let runs = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    word.ensure(|| {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                    })
+                });
+            }
+        });
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_dead_initialiser_is_taken_over() {
+        let word = LazyInit::new();
+        // PID 0 is never a live process.
+        word.force(initializing(0));
+        let mut ran = false;
+        word.ensure(|| ran = true);
+        assert!(ran);
+    }
+
+    #[test]
+    fn a_live_initialiser_is_waited_for() {
+        let word = LazyInit::new();
+        // This process is alive: the caller must wait until the "initialiser" publishes.
+        word.force(initializing(process::current().pid));
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| word.ensure(|| panic!("must not initialise twice")));
+            word.publish(READY);
+            waiter.join().unwrap();
+        });
+    }
+}

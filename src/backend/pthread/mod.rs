@@ -1,0 +1,186 @@
+//! The pthread backend: a robust, process-shared `pthread_mutex_t`, initialised lazily in
+//! place.
+//!
+//! [`RawPthreadMutex`] holds a 32-bit [`LazyInit`] word and a `pthread_mutex_t`. Its `INIT`
+//! value is all zeros on glibc and needs no init step: the first lock in any process runs
+//! `pthread_mutex_init` (`PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST`) where the mutex
+//! lies, and a process killed during that step is taken over (see [`init`]). Owner death is
+//! the C library's robust-mutex protocol: the next locker gets `EOWNERDEAD`, marks the mutex
+//! consistent at once and reports [`Acquired::OwnerDied`], which the generic layer records as
+//! shared poison; so `ENOTRECOVERABLE` cannot happen.
+//!
+//! The condition variable ([`RawPthreadCondvar`]) is, on Linux, the futex sequence counter of
+//! [`seq_condvar`](crate::backend::seq_condvar): glibc's `pthread_cond_t` hangs signallers
+//! after a waiter dies before glibc 2.41, and its layout changed in glibc 2.25 and 2.41.
+//!
+//! Other Unixes: this backend builds there, but only Linux is tested. FreeBSD has robust
+//! mutexes; macOS (and most other Unixes) has none, so there a holder's death leaves the
+//! mutex locked for good, and macOS has no `pthread_mutex_timedlock`, so `try_lock_until`
+//! retries `trylock` with short sleeps. Timed locks outside glibc take CLOCK_REALTIME, so the
+//! time left is converted once. The condition variable there is a process-shared
+//! `pthread_cond_t` (see `cond.rs`).
+
+use core::cell::UnsafeCell;
+use core::ffi::c_int;
+
+use crate::backend::{Acquired, BackendId, RawMutex, Sealed};
+use crate::sys::time::Deadline;
+
+#[cfg(not(target_os = "linux"))]
+mod cond;
+pub(crate) mod init;
+mod sys;
+
+use init::LazyInit;
+
+/// A robust, process-shared `pthread_mutex_t` with an in-place lazy initialisation word.
+///
+/// The mutex is of the normal type: relocking it from the holding thread deadlocks, as
+/// `std::sync::Mutex` may.
+#[repr(C)]
+pub struct RawPthreadMutex {
+    /// Whether `mutex` has been initialised where it lies.
+    init: LazyInit,
+    /// The C mutex; meaningful only once `init` says so.
+    mutex: UnsafeCell<libc::pthread_mutex_t>,
+}
+
+// Pinned layouts: a change is a change of the shared format.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+const _: () = assert!(
+    core::mem::size_of::<libc::pthread_mutex_t>() == 40
+        && core::mem::size_of::<RawPthreadMutex>() == 48
+        && core::mem::align_of::<RawPthreadMutex>() == 8
+);
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "aarch64"))]
+const _: () = assert!(
+    core::mem::size_of::<libc::pthread_mutex_t>() == 48
+        && core::mem::size_of::<RawPthreadMutex>() == 56
+        && core::mem::align_of::<RawPthreadMutex>() == 8
+);
+
+// SAFETY: the C mutex is process-shared and designed to be used from any thread; it holds no
+// process-local handle (on FreeBSD the slot is keyed by the shared page, not dereferenced).
+unsafe impl Send for RawPthreadMutex {}
+// SAFETY: all access to the C mutex goes through the pthread calls, which synchronise; the
+// init word is atomic.
+unsafe impl Sync for RawPthreadMutex {}
+
+impl Sealed for RawPthreadMutex {}
+
+impl RawPthreadMutex {
+    /// The C mutex, initialised in place first if no process has done it yet.
+    #[inline]
+    fn raw(&self) -> *mut libc::pthread_mutex_t {
+        let m = self.mutex.get();
+        // SAFETY: `LazyInit` runs this once, while no other caller can use `m` (they wait
+        // for READY), and `m` points to this struct's own storage.
+        self.init.ensure(|| unsafe { sys::mutex_init(m) });
+        m
+    }
+
+    /// Maps the result code of a lock call: 0 and `EOWNERDEAD` mean held, `busy` (EBUSY or
+    /// ETIMEDOUT) means not held; anything else is a bug and panics with `op`.
+    #[inline]
+    fn acquired(&self, op: &str, rc: c_int, busy: c_int) -> Option<Acquired> {
+        match rc {
+            0 => Some(Acquired::Clean),
+            libc::EOWNERDEAD => Some(self.recover()),
+            rc if rc == busy => None,
+            rc => lock_failed(op, rc),
+        }
+    }
+
+    /// After `EOWNERDEAD`: marks the mutex consistent, so it stays usable, and reports the
+    /// death (the generic layer turns it into poison).
+    #[cold]
+    fn recover(&self) -> Acquired {
+        // SAFETY: the mutex is initialised and this thread just got it with EOWNERDEAD.
+        unsafe { sys::mutex_consistent(self.mutex.get()) };
+        Acquired::OwnerDied
+    }
+
+    /// The shared `pthread_mutex_t`, for the condition variable on non-Linux Unixes.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn as_ptr(&self) -> *mut libc::pthread_mutex_t {
+        self.raw()
+    }
+
+    /// Maps a condition-variable wait's result code, as for a lock (`busy` is `ETIMEDOUT`).
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn reacquired(&self, op: &str, rc: c_int) -> Option<Acquired> {
+        self.acquired(op, rc, libc::ETIMEDOUT)
+    }
+}
+
+/// Panics for a lock call's unexpected result code.
+#[cold]
+#[track_caller]
+fn lock_failed(op: &str, rc: c_int) -> ! {
+    if rc == libc::ENOTRECOVERABLE {
+        panic!(
+            "{op}: the mutex is not recoverable (ENOTRECOVERABLE): a holder died and the next \
+             one unlocked it without pthread_mutex_consistent; shmsync always marks it \
+             consistent, so foreign code uses this mutex or its memory was overwritten"
+        );
+    }
+    sys::check(op, rc);
+    unreachable!("{op} returned 0 where it was handled")
+}
+
+// SAFETY: every `Some` comes from a successful pthread lock call (0 or EOWNERDEAD) on a mutex
+// initialised PTHREAD_PROCESS_SHARED, so the caller holds it across processes. The struct is
+// repr(C), holds no pointer, and INIT is UNINIT, which any process initialises in place on
+// first use. Robustness (where the platform has it) turns a holder's death into EOWNERDEAD
+// for the next locker, reported as OwnerDied.
+unsafe impl RawMutex for RawPthreadMutex {
+    const ID: BackendId = BackendId::Pthread;
+    const INIT: Self = RawPthreadMutex {
+        init: LazyInit::new(),
+        mutex: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+    };
+
+    #[inline]
+    fn lock(&self) -> Acquired {
+        let m = self.raw();
+        // SAFETY: `m` is initialised by `raw`.
+        let rc = unsafe { libc::pthread_mutex_lock(m) };
+        match self.acquired("pthread_mutex_lock", rc, 0) {
+            Some(acquired) => acquired,
+            None => unreachable!("pthread_mutex_lock returned without the lock"),
+        }
+    }
+
+    #[inline]
+    fn try_lock(&self) -> Option<Acquired> {
+        let m = self.raw();
+        // SAFETY: `m` is initialised by `raw`.
+        let rc = unsafe { libc::pthread_mutex_trylock(m) };
+        self.acquired("pthread_mutex_trylock", rc, libc::EBUSY)
+    }
+
+    fn try_lock_until(&self, deadline: Deadline) -> Option<Acquired> {
+        let m = self.raw();
+        // SAFETY: `m` is initialised by `raw`.
+        let rc = unsafe { sys::mutex_lock_until(m, deadline) };
+        self.acquired(sys::LOCK_UNTIL, rc, libc::ETIMEDOUT)
+    }
+
+    #[inline]
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller holds the lock, so the mutex is initialised and ours to unlock.
+        let rc = unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
+        sys::check("pthread_mutex_unlock", rc);
+    }
+}
+
+/// The pthread backend's condition variable on Linux: a futex sequence counter, safe when a
+/// waiter dies and independent of the glibc version.
+#[cfg(target_os = "linux")]
+pub type RawPthreadCondvar = crate::backend::seq_condvar::SeqCondvar<RawPthreadMutex>;
+
+#[cfg(not(target_os = "linux"))]
+pub use cond::RawPthreadCondvar;
+
+#[cfg(test)]
+mod tests;
