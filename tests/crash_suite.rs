@@ -269,8 +269,10 @@ macro_rules! crash_suite {
             fn signals_at_1khz_cause_no_spurious_error_and_deadlines_hold() {
                 let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
                 let held = q.state.lock().unwrap();
+                // Installed before the fork so the child has it from its first instruction; a
+                // no-op handler in the test process itself is harmless.
+                interrupt_with(libc::SIGUSR1);
                 let child = fork(|| {
-                    interrupt_with(libc::SIGUSR1);
                     // Blocked `try_lock_for` under signals: times out, no earlier.
                     let started = Instant::now();
                     let timed = q.state.try_lock_for(Duration::from_millis(150));
