@@ -13,6 +13,8 @@ pub struct Deadline {
 
 impl Deadline {
     /// The current time on CLOCK_MONOTONIC.
+    // time_t and c_long are narrower than i64 on some targets.
+    #[allow(clippy::useless_conversion)]
     pub(crate) fn now() -> Deadline {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -22,8 +24,8 @@ impl Deadline {
         let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
         Deadline {
-            secs: ts.tv_sec as i64,
-            nanos: ts.tv_nsec as i64,
+            secs: i64::from(ts.tv_sec),
+            nanos: i64::from(ts.tv_nsec),
         }
     }
 

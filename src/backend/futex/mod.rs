@@ -208,7 +208,33 @@ impl RawFutexMutex {
     fn wake_one(&self) {
         futex::wake_one(&self.word);
     }
+
+    /// The lock word and the start word, for tests.
+    #[allow(dead_code)]
+    pub(crate) fn raw_state(&self) -> (u32, u32) {
+        (
+            self.word.load(Ordering::Relaxed),
+            self.start.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Overwrites both words, for tests that forge an owner.
+    #[allow(dead_code)]
+    pub(crate) fn forge_state(&self, word: u32, start: u32) {
+        self.start.store(start, Ordering::Relaxed);
+        self.word.store(word, Ordering::Release);
+    }
 }
+
+/// The owner bits a process with this PID and start time writes into the lock word.
+#[allow(dead_code)]
+pub(crate) const fn owner_bits(pid: u32, start: u32) -> u32 {
+    owner::word_of(pid, start)
+}
+
+/// The flag that says a locker may sleep on the word.
+#[allow(dead_code)]
+pub(crate) const CONTENDED_BIT: u32 = CONTENDED;
 
 /// The futex backend's condition variable: a shared futex sequence counter.
 pub type RawFutexCondvar = crate::backend::seq_condvar::SeqCondvar<RawFutexMutex>;

@@ -60,7 +60,6 @@ pub(super) const fn tag_of(start: u32) -> u32 {
 }
 
 /// The owner bits for a process, as a locker would write them.
-#[allow(dead_code)]
 pub(super) const fn word_of(pid: u32, start: u32) -> u32 {
     (pid & PID_MASK) | (tag_of(start) << TAG_SHIFT)
 }
