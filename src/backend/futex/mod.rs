@@ -218,11 +218,12 @@ impl RawFutexMutex {
         )
     }
 
-    /// Overwrites both words, for tests that forge an owner.
+    /// Overwrites both words, for tests that forge an owner. Like every write to the lock
+    /// word, this is a read-modify-write, so it is ordered after every earlier one.
     #[allow(dead_code)]
     pub(crate) fn forge_state(&self, word: u32, start: u32) {
         self.start.store(start, Ordering::Relaxed);
-        self.word.store(word, Ordering::Release);
+        self.word.swap(word, Ordering::Release);
     }
 }
 
