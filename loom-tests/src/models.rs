@@ -3,6 +3,10 @@
 //! Each model thread plays one process (`process::enter`). Run with
 //! `cargo test -p loom-tests --release`; the preemption bound defaults to
 //! [`PREEMPTIONS`] and `LOOM_MAX_PREEMPTIONS` overrides it.
+//!
+//! Every write to the lock word is a read-modify-write (the forged unlock below too): loom
+//! lets a plain store slip before a concurrent compare-exchange in modification order, which
+//! the real algorithm never relies on.
 
 use crate::backend::futex::{RawFutexCondvar, RawFutexMutex};
 use crate::backend::{Acquired, RawCondvar, RawMutex};
@@ -13,9 +17,11 @@ use loom::sync::Arc;
 use loom::thread;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Default preemption bound: 3 finds every bug we seeded within seconds, and keeps the whole
-/// suite under a minute in release mode on 2 cores.
-const PREEMPTIONS: usize = 3;
+/// Default preemption bound. Measured in release mode on 2 cores for the whole suite: bound 3
+/// takes ~1 s, 4 takes ~13 s, 5 takes ~90 s. Both seeded bugs we tried (a locker leaving the
+/// slow path without `CONTENDED`; a `Relaxed` acquiring compare-exchange) fail at bound 3
+/// already; 4 buys margin while staying well under two minutes.
+const PREEMPTIONS: usize = 4;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();

@@ -76,9 +76,20 @@ pub(super) enum Verdict {
 }
 
 /// Probes the owner named by `state` (a held lock word) whose start word reads `start_word`.
+/// A word naming the calling process needs no probe.
 pub(super) fn judge(state: u32, start_word: u32) -> Verdict {
+    let pid = state & PID_MASK;
     let tag = (state & TAG_MASK) >> TAG_SHIFT;
-    match process::probe(state & PID_MASK) {
+    let me = process::current();
+    if pid == me.pid {
+        // Either another thread of this process, or a dead process whose PID we reuse.
+        return if tag == 0 || tag == tag_of(me.start) {
+            Verdict::Alive
+        } else {
+            Verdict::Dead
+        };
+    }
+    match process::probe(pid) {
         Probe::Dead => Verdict::Dead,
         Probe::Unknown => Verdict::Alive,
         Probe::Alive { start } if tag == 0 || start == 0 => Verdict::Alive,
@@ -86,6 +97,44 @@ pub(super) fn judge(state: u32, start_word: u32) -> Verdict {
         Probe::Alive { start } if start == start_word => Verdict::Alive,
         Probe::Alive { .. } => Verdict::Suspect,
     }
+}
+
+/// How long a `try_lock` trusts a probe that found the owner alive.
+#[cfg(not(shmsync_loom))]
+const TRUST_ALIVE: Duration = Duration::from_millis(1);
+
+#[cfg(not(shmsync_loom))]
+std::thread_local! {
+    /// The owner bits and start word this thread last found alive, and until when to
+    /// believe it.
+    static LAST_ALIVE: core::cell::Cell<Option<(u32, u32, Deadline)>> =
+        const { core::cell::Cell::new(None) };
+}
+
+/// [`judge`] for `try_lock`: an owner found alive less than [`TRUST_ALIVE`] ago by this
+/// thread is not probed again, so a loop of `try_lock`s on a held lock costs a clock read
+/// per call and one `/proc` read per millisecond (a death is then seen up to 1 ms late).
+#[cfg(not(shmsync_loom))]
+pub(super) fn judge_memoized(state: u32, start_word: u32) -> Verdict {
+    let owner = state & (PID_MASK | TAG_MASK);
+    let now = Deadline::now();
+    if let Some((o, s, until)) = LAST_ALIVE.with(core::cell::Cell::get) {
+        if o == owner && s == start_word && now < until {
+            return Verdict::Alive;
+        }
+    }
+    let verdict = judge(state, start_word);
+    if verdict == Verdict::Alive {
+        let until = now.plus(TRUST_ALIVE);
+        LAST_ALIVE.with(|last| last.set(until.map(|u| (owner, start_word, u))));
+    }
+    verdict
+}
+
+/// Under loom every `try_lock` probes.
+#[cfg(shmsync_loom)]
+pub(super) fn judge_memoized(state: u32, start_word: u32) -> Verdict {
+    judge(state, start_word)
 }
 
 /// A waiter's schedule of liveness checks: sleeps of growing length between probes, and a
