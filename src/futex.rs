@@ -19,3 +19,37 @@ pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawFutexMut
 /// A process-shared condition variable on a futex sequence counter; see
 /// [`generic::ShmCondvar`](crate::generic::ShmCondvar).
 pub type ShmCondvar = crate::generic::ShmCondvar<RawFutexCondvar>;
+
+/// Hooks for this crate's own tests: read and forge the lock words of a futex mutex. Not part
+/// of the API; forging a word breaks the mutex's guarantees.
+#[doc(hidden)]
+pub mod __test_hooks {
+    use super::ShmMutex;
+    use crate::backend::futex;
+
+    /// The flag set in the lock word while a locker may sleep.
+    pub const CONTENDED: u32 = futex::CONTENDED_BIT;
+
+    /// The owner bits that the process `pid` started at `start` writes into the lock word.
+    pub const fn owner_bits(pid: u32, start: u32) -> u32 {
+        futex::owner_bits(pid, start)
+    }
+
+    /// The lock word and the start-time word of `m`.
+    pub fn state<T>(m: &ShmMutex<T>) -> (u32, u32) {
+        m.raw().raw_state()
+    }
+
+    /// Overwrites the lock word and the start-time word of `m`.
+    pub fn forge<T>(m: &ShmMutex<T>, word: u32, start: u32) {
+        m.raw().forge_state(word, start)
+    }
+
+    /// The low 32 bits of the start time of the live process `pid`, as the lock records it.
+    pub fn start_of(pid: u32) -> Option<u32> {
+        match crate::sys::process::probe(pid) {
+            crate::sys::process::Probe::Alive { start } => Some(start),
+            _ => None,
+        }
+    }
+}

@@ -13,8 +13,8 @@ pub struct Deadline {
 
 impl Deadline {
     /// The current time on CLOCK_MONOTONIC.
-    // `time_t` and `c_long` are 32 bits on some targets, so the casts are not always no-ops.
-    #[allow(clippy::unnecessary_cast)]
+    // time_t and c_long are narrower than i64 on some targets.
+    #[allow(clippy::useless_conversion)]
     pub(crate) fn now() -> Deadline {
         let mut ts = libc::timespec {
             tv_sec: 0,

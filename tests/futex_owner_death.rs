@@ -1,0 +1,325 @@
+//! Owner death in the futex backend: holders killed while others block, zombie holders,
+//! forged owners that test the PID-reuse guard, and the fork matrix.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::TryLockError;
+use std::time::Duration;
+
+use common::{Exit, CHILD_DEADLINE};
+use shmsync::futex::__test_hooks as hooks;
+use shmsync::futex::{ShmCondvar, ShmMutex};
+use shmsync::ShmBox;
+
+/// A mutex, a condition variable and a few flags, shared with forked children.
+type Shared = ShmBox<(ShmMutex<u32>, ShmCondvar, [AtomicU32; 2])>;
+
+fn shared() -> Shared {
+    ShmBox::new((
+        ShmMutex::new(0),
+        ShmCondvar::new(),
+        [AtomicU32::new(0), AtomicU32::new(0)],
+    ))
+    .unwrap()
+}
+
+/// Locks, bumps the value, raises flag 0, then waits forever holding the lock (in a child).
+fn hold_forever(s: &Shared) -> ! {
+    let mut guard = s.0.lock().unwrap_or_else(|p| p.into_inner());
+    *guard += 1;
+    core::mem::forget(guard);
+    s.2[0].store(1, Ordering::Release);
+    loop {
+        // SAFETY: pause only waits for a signal.
+        unsafe { libc::pause() };
+    }
+}
+
+/// Waits until flag `i` is raised.
+fn wait_flag(s: &Shared, i: usize) {
+    assert!(
+        common::wait_until(CHILD_DEADLINE, || s.2[i].load(Ordering::Acquire) != 0),
+        "flag {i} never raised"
+    );
+}
+
+/// Waits until some locker has marked the lock word as slept on.
+fn wait_contended(s: &Shared) {
+    assert!(
+        common::wait_until(CHILD_DEADLINE, || hooks::state(&s.0).0 & hooks::CONTENDED
+            != 0),
+        "no locker ever went to sleep"
+    );
+}
+
+/// Exit code of a child that got the value `v` from a poisoned lock, or 1 for a clean lock.
+fn expect_poisoned<T>(r: Result<T, std::sync::PoisonError<T>>) -> i32 {
+    match r {
+        Err(_) => 0,
+        Ok(_) => 1,
+    }
+}
+
+#[test]
+fn sigkilled_holder_wakes_a_blocked_locker_with_poison() {
+    let s = shared();
+    // Fork: the holder locks and never unlocks.
+    let holder = common::fork(|| hold_forever(&s));
+    wait_flag(&s, 0);
+    // Fork: a locker blocks behind the holder and must come back poisoned.
+    let locker = common::fork(|| expect_poisoned(s.0.lock()));
+    wait_contended(&s);
+    assert_eq!(holder.kill(), Exit::Signal(libc::SIGKILL));
+    locker.join();
+    assert!(s.0.is_poisoned());
+    let guard = s.0.lock().unwrap_err().into_inner();
+    assert_eq!(*guard, 1);
+}
+
+#[test]
+fn unreaped_killed_holder_is_detected_by_a_blocked_locker() {
+    let s = shared();
+    // Fork: the holder locks and never unlocks.
+    let mut holder = common::fork(|| hold_forever(&s));
+    wait_flag(&s, 0);
+    // Fork: a locker blocks behind the holder and must come back poisoned.
+    let locker = common::fork(|| expect_poisoned(s.0.lock()));
+    wait_contended(&s);
+    holder.signal(libc::SIGKILL);
+    // The holder stays a zombie until after the locker has finished.
+    locker.join();
+    assert_eq!(holder.wait(), Exit::Signal(libc::SIGKILL));
+}
+
+#[test]
+fn zombie_holder_is_taken_over_by_lock_and_try_lock() {
+    for use_try_lock in [false, true] {
+        let s = shared();
+        // Fork: the child locks and exits without unlocking.
+        let mut child = common::fork(|| {
+            core::mem::forget(s.0.lock().unwrap());
+            0
+        });
+        assert!(child.wait_exited(CHILD_DEADLINE), "child did not exit");
+        // Not reaped: the holder is a zombie now.
+        let poisoned = if use_try_lock {
+            matches!(s.0.try_lock(), Err(TryLockError::Poisoned(_)))
+        } else {
+            matches!(
+                s.0.try_lock_for(CHILD_DEADLINE),
+                Err(TryLockError::Poisoned(_))
+            )
+        };
+        assert!(
+            poisoned,
+            "zombie holder not detected (try_lock: {use_try_lock})"
+        );
+        assert_eq!(child.wait(), Exit::Code(0));
+    }
+}
+
+#[test]
+fn holder_killed_right_after_acquiring_poisons() {
+    for _ in 0..5 {
+        let s = shared();
+        // Fork: the child locks and SIGKILLs itself at once.
+        let mut child = common::fork(|| {
+            let guard = s.0.lock().unwrap();
+            // SAFETY: raise only sends a signal to this process.
+            unsafe { libc::raise(libc::SIGKILL) };
+            drop(guard);
+            1
+        });
+        assert_eq!(child.wait(), Exit::Signal(libc::SIGKILL));
+        assert!(s.0.lock().is_err());
+    }
+}
+
+#[test]
+fn owner_dead_between_taking_the_word_and_recording_its_start_is_detected() {
+    let s = shared();
+    // Fork: a child that exits at once; its pid then names no process.
+    let mut child = common::fork(|| 0);
+    let pid = child.pid() as u32;
+    assert_eq!(child.wait(), Exit::Code(0));
+    // The word names the dead child; the start word still holds a previous owner's value.
+    hooks::forge(&s.0, hooks::owner_bits(pid, 12345), 777);
+    assert!(s.0.lock().is_err());
+}
+
+/// Forks a child that sleeps until killed; returns it with its pid and start time.
+fn live_bystander() -> (common::Child, u32, u32) {
+    // Fork: the child only waits for its SIGKILL.
+    let child = common::fork(|| loop {
+        // SAFETY: pause only waits for a signal.
+        unsafe { libc::pause() };
+    });
+    let pid = child.pid() as u32;
+    let start = hooks::start_of(pid).expect("the child is alive");
+    (child, pid, start)
+}
+
+#[test]
+fn live_pid_with_a_wrong_tag_is_a_reused_pid_and_is_taken_over() {
+    let s = shared();
+    let (child, pid, start) = live_bystander();
+    // A word naming the live child but with another process's tag: the PID was reused.
+    hooks::forge(&s.0, hooks::owner_bits(pid, start.wrapping_add(1)), start);
+    assert!(matches!(s.0.try_lock(), Err(TryLockError::Poisoned(_))));
+    drop(child);
+}
+
+#[test]
+fn live_owner_with_the_right_tag_and_start_keeps_the_lock() {
+    let s = shared();
+    let (child, pid, start) = live_bystander();
+    hooks::forge(&s.0, hooks::owner_bits(pid, start), start);
+    assert!(matches!(s.0.try_lock(), Err(TryLockError::WouldBlock)));
+    assert!(matches!(
+        s.0.try_lock_for(Duration::from_millis(30)),
+        Err(TryLockError::WouldBlock)
+    ));
+    // Once it is killed, the next locker takes over.
+    child.kill();
+    assert!(matches!(
+        s.0.try_lock_for(CHILD_DEADLINE),
+        Err(TryLockError::Poisoned(_))
+    ));
+}
+
+#[test]
+fn live_pid_with_the_right_tag_but_another_start_is_taken_over_by_a_patient_locker() {
+    let s = shared();
+    let (child, pid, start) = live_bystander();
+    // Right tag, wrong start word: an owner mid-way through locking, or a reused PID whose
+    // tag collides. try_lock gives it the benefit of the doubt; a blocked locker does not,
+    // once the mismatch has lasted long enough.
+    hooks::forge(&s.0, hooks::owner_bits(pid, start), start.wrapping_add(255));
+    assert!(matches!(s.0.try_lock(), Err(TryLockError::WouldBlock)));
+    assert!(matches!(
+        s.0.try_lock_for(CHILD_DEADLINE),
+        Err(TryLockError::Poisoned(_))
+    ));
+    drop(child);
+}
+
+#[test]
+fn child_forked_while_the_parent_holds_the_lock_cannot_take_it() {
+    let s = shared();
+    let guard = s.0.lock().unwrap();
+    // Fork: the child inherits the held word, which names the (live) parent.
+    let child = common::fork(|| {
+        let blocked = matches!(s.0.try_lock(), Err(TryLockError::WouldBlock))
+            && matches!(
+                s.0.try_lock_for(Duration::from_millis(20)),
+                Err(TryLockError::WouldBlock)
+            );
+        i32::from(!blocked)
+    });
+    child.join();
+    drop(guard);
+    assert!(s.0.lock().is_ok());
+}
+
+#[test]
+fn forked_child_locks_under_its_own_pid_and_unlocks_cleanly() {
+    let s = shared();
+    // Cache this process's identity before the fork.
+    drop(s.0.lock().unwrap());
+    // Fork: the child must not reuse the parent's cached identity.
+    let child = common::fork(|| {
+        let guard = s.0.lock().unwrap();
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() } as u32;
+        let word = hooks::state(&s.0).0;
+        drop(guard);
+        i32::from(word & !hooks::CONTENDED & ((1 << 22) - 1) != me)
+    });
+    child.join();
+    assert!(s.0.lock().is_ok());
+}
+
+#[test]
+fn child_blocked_behind_the_parent_gets_a_clean_lock_when_it_unlocks() {
+    let s = shared();
+    let guard = s.0.lock().unwrap();
+    // Fork: the child blocks until the parent unlocks.
+    let child = common::fork(|| match s.0.lock() {
+        Ok(mut g) => {
+            *g += 1;
+            0
+        }
+        Err(_) => 1,
+    });
+    wait_contended(&s);
+    drop(guard);
+    child.join();
+    assert_eq!(*s.0.lock().unwrap(), 1);
+}
+
+#[test]
+fn condvar_waiter_relocking_from_a_killed_notifier_gets_poison() {
+    let s = shared();
+    // Fork: the waiter sleeps on the condvar until the value is set, then must see poison.
+    let waiter = common::fork(|| {
+        let guard = s.0.lock().unwrap();
+        s.2[1].store(1, Ordering::Release);
+        expect_poisoned(s.1.wait_while(guard, |v| *v == 0))
+    });
+    wait_flag(&s, 1);
+    // Fork: the notifier sets the value, notifies, and dies holding the lock.
+    let mut notifier = common::fork(|| {
+        let mut guard = s.0.lock().unwrap();
+        *guard = 1;
+        s.1.notify_all();
+        core::mem::forget(guard);
+        // SAFETY: raise only sends a signal to this process.
+        unsafe { libc::raise(libc::SIGKILL) };
+        1
+    });
+    assert_eq!(notifier.wait(), Exit::Signal(libc::SIGKILL));
+    waiter.join();
+}
+
+/// Prints how long a blocked locker takes to notice that its owner was SIGKILLed.
+/// Run with `cargo test --release --test futex_owner_death -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn owner_death_detection_latency() {
+    use std::time::Instant;
+    const ROUNDS: usize = 100;
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let s = shared();
+        // Fork: the holder locks and never unlocks.
+        let holder = common::fork(|| hold_forever(&s));
+        wait_flag(&s, 0);
+        let killed_at = std::thread::scope(|scope| {
+            let killer = scope.spawn(|| {
+                wait_contended(&s);
+                // Spread the kill over the waiter's check schedule.
+                std::thread::sleep(Duration::from_micros((round as u64 * 7919) % 40_000));
+                let at = Instant::now();
+                holder.signal(libc::SIGKILL);
+                at
+            });
+            assert!(s.0.lock().is_err());
+            let done = Instant::now();
+            done - killer.join().unwrap()
+        });
+        holder.kill();
+        samples.push(killed_at);
+    }
+    samples.sort();
+    let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    println!(
+        "owner-death detection over {ROUNDS} kills: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        pct(50),
+        pct(90),
+        pct(99),
+        samples[samples.len() - 1]
+    );
+}
