@@ -223,7 +223,15 @@ fn initialising_state_of_a_live_process_times_out_quickly() {
         &(INITIALIZING | region_util::my_pid()).to_ne_bytes()
     );
     let seg = Unlink::new("live");
+    region_util::write_raw_segment(seg.name(), &bytes).unwrap();
     let opts = ShmOptions::new().init_timeout(Duration::from_millis(20));
-    let err = open_raw(seg.name(), &bytes, &opts).unwrap_err();
+    // A live creator also holds its lock until READY; without it the state means "gave up".
+    let err = opts.open::<AtomicU64>(seg.name()).map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert!(err.to_string().contains("gave up"), "{err}");
+    let lock = region_util::hold_creator_lock(seg.name());
+    let err = opts.open::<AtomicU64>(seg.name()).map(drop).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    drop(lock);
+    assert_eq!(region_util::read_segment(seg.name()), bytes);
 }
