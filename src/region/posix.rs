@@ -69,16 +69,18 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     let Some(file) = shm_open(cname, flags, opts.mode, what)? else {
         return Ok(Err(init));
     };
-    // Declared after `file`, so that it drops first: on failure the name goes before the
-    // lock does, and an opener that finds the lock free also finds the name gone.
+    let lock = lock_exclusive(&file, what).inspect_err(|_| unlink_quietly(cname))?;
+    // Declared after `lock`, so that it drops first: on an error or a panic of `init` the
+    // name goes before the lock does, and an opener that then finds the lock free also finds
+    // the name gone (and retries or reports NotFound).
     let discard = named::Discard::new(|| unlink_quietly(cname));
-    lock_exclusive(&file, what)?;
     let mapping = size_and_map(&file, opts.mode, Geometry::of::<T>().total, what)?;
     // SAFETY: the mapping is the full size of a fresh segment only this process knows is
     // being initialised (others wait for the READY state).
     let boxed = unsafe { ShmBox::initialise(mapping, init) };
     discard.keep();
-    // `file` closes here, releasing the lock after READY was published.
+    // READY is published: let go of the lock.
+    drop(lock);
     Ok(Ok(boxed))
 }
 
@@ -102,14 +104,25 @@ fn flock(file: &File, op: i32) -> io::Result<()> {
     }
 }
 
+/// The creator's exclusive `flock`, let go of explicitly when dropped: a child forked while
+/// it is held shares the open file description, and closing our descriptor alone would leave
+/// the lock held for as long as that child lives.
+struct CreatorLock<'a>(&'a File);
+
+impl Drop for CreatorLock<'_> {
+    fn drop(&mut self) {
+        let _ = flock(self.0, libc::LOCK_UN);
+    }
+}
+
 /// Takes the creator's exclusive lock. Where shared memory has no `flock` (`EOPNOTSUPP`,
 /// `EINVAL`) it goes without: openers then fall back to a grace period.
-fn lock_exclusive(file: &File, what: &str) -> io::Result<()> {
+fn lock_exclusive<'a>(file: &'a File, what: &str) -> io::Result<CreatorLock<'a>> {
     match flock(file, libc::LOCK_EX) {
         Err(e) if !matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => Err(
             crate::sys::error::with_context(e, format_args!("{what}: flock")),
         ),
-        _ => Ok(()),
+        _ => Ok(CreatorLock(file)),
     }
 }
 
