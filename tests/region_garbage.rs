@@ -1,6 +1,6 @@
 //! Segments that are garbage, truncated, zero-filled or mutated never open: `open` fails with
-//! `InvalidData` (or `TimedOut` for a live creator that holds its lock), never panics, never hangs, and never
-//! writes to the segment.
+//! `InvalidData` (or `TimedOut` for a live creator that holds its lock), never panics, never
+//! hangs, and never writes to the segment.
 
 mod common;
 mod region_util;
