@@ -109,6 +109,8 @@ impl<T: ShmSafe> ShmBox<T> {
     ///
     /// `init` runs after the header says `INITIALIZING | pid`, so that openers racing a slow
     /// `init` wait for this live creator instead of calling the still all-zero segment garbage.
+    /// A panic of `init` unwinds through here, releasing the mapping and leaving the state
+    /// `INITIALIZING`; the caller's [`named::Discard`] then removes the segment.
     ///
     /// # Safety
     ///
