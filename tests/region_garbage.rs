@@ -1,6 +1,6 @@
 //! Segments that are garbage, truncated, zero-filled or mutated never open: `open` fails with
-//! `InvalidData` (or `TimedOut` for a live "creator"), never panics, never hangs, and never
-//! writes to the segment.
+//! `InvalidData` (or `TimedOut` for a live creator that holds its lock), never panics, never
+//! hangs, and never writes to the segment.
 
 mod common;
 mod region_util;
@@ -154,7 +154,7 @@ fn fuzz_case(rng: &mut Rng, template: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn a_thousand_random_and_mutated_headers_never_open_wrongly() {
+fn ten_thousand_random_and_mutated_headers_never_open_wrongly() {
     let template = region_util::valid_segment_bytes(AtomicU64::new(VALUE));
     let opts = ShmOptions::new().init_timeout(Duration::from_millis(5));
     let seed = std::env::var("SHMSYNC_FUZZ_SEED")
@@ -163,7 +163,7 @@ fn a_thousand_random_and_mutated_headers_never_open_wrongly() {
         .unwrap_or(0x5eed_0001);
     let mut rng = Rng::new(seed);
     let (mut opened, mut timed_out) = (0, 0);
-    for case in 0..1200 {
+    for case in 0..10_000 {
         let bytes = fuzz_case(&mut rng, &template);
         let seg = Unlink::new("fuzz");
         let valid = bytes.len() >= template.len() && is_valid_header(&bytes, &template);
@@ -223,7 +223,15 @@ fn initialising_state_of_a_live_process_times_out_quickly() {
         &(INITIALIZING | region_util::my_pid()).to_ne_bytes()
     );
     let seg = Unlink::new("live");
+    region_util::write_raw_segment(seg.name(), &bytes).unwrap();
     let opts = ShmOptions::new().init_timeout(Duration::from_millis(20));
-    let err = open_raw(seg.name(), &bytes, &opts).unwrap_err();
+    // A live creator also holds its lock until READY; without it the state means "gave up".
+    let err = opts.open::<AtomicU64>(seg.name()).map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    assert!(err.to_string().contains("gave up"), "{err}");
+    let lock = region_util::hold_creator_lock(seg.name());
+    let err = opts.open::<AtomicU64>(seg.name()).map(drop).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    drop(lock);
+    assert_eq!(region_util::read_segment(seg.name()), bytes);
 }

@@ -414,12 +414,14 @@ fn creator_that_died_mid_init_is_reported_not_waited_for() {
 fn live_creator_that_never_finishes_times_out() {
     let seg = Unlink::new("stalled");
     let ctl = ShmBox::new([AtomicU64::new(0), AtomicU64::new(0)]).unwrap();
-    // Fork: the child half-initialises the segment and stays alive until released.
+    // Fork: the child half-initialises the segment, holding the creator's lock, and stays
+    // alive until released.
     let child = common::fork(|| {
         let bytes = initialising_bytes(region_util::my_pid());
         if region_util::write_raw_segment(seg.name(), &bytes).is_err() {
             return 1;
         }
+        let _lock = region_util::hold_creator_lock(seg.name());
         ctl[0].store(1, SeqCst);
         if common::wait_until(common::CHILD_DEADLINE, || ctl[1].load(SeqCst) == 1) {
             0
@@ -453,12 +455,14 @@ fn live_creator_that_never_finishes_times_out() {
 fn opener_waiting_for_a_live_creator_sees_the_value_once_it_finishes() {
     let seg = Unlink::new("finishes");
     let ctl = ShmBox::new([AtomicU64::new(0), AtomicU64::new(0)]).unwrap();
-    // Fork: the child half-initialises the segment, then finishes it when told to.
+    // Fork: the child half-initialises the segment, holding the creator's lock, then
+    // finishes it when told to.
     let child = common::fork(|| {
         let bytes = initialising_bytes(region_util::my_pid());
         if region_util::write_raw_segment(seg.name(), &bytes).is_err() {
             return 1;
         }
+        let _lock = region_util::hold_creator_lock(seg.name());
         ctl[0].store(1, SeqCst);
         if !common::wait_until(STEP, || ctl[1].load(SeqCst) == 1) {
             return 2;

@@ -196,13 +196,36 @@ fn raw_private_segment(size: usize) -> Rmid {
     Rmid(id)
 }
 
+/// A zero-filled `IPC_PRIVATE` segment made by a forked child that has exited and been
+/// reaped; returns its id.
+fn raw_private_segment_of_a_dead_creator(size: usize) -> i32 {
+    let ctl = ShmBox::new(AtomicU64::new(u64::MAX)).unwrap();
+    // Fork: the child makes the segment, hands back its id and exits.
+    let child = common::fork(|| {
+        // SAFETY: shmget only reads its integer arguments.
+        let id = unsafe { libc::shmget(libc::IPC_PRIVATE, size, libc::IPC_CREAT | 0o600) };
+        if id < 0 {
+            return 1;
+        }
+        ctl.store(id as u64, SeqCst);
+        0
+    });
+    child.join();
+    ctl.load(SeqCst) as i32
+}
+
 #[test]
 fn raw_segments_without_a_header_are_invalid_data() {
     let opts = ShmOptions::new().init_timeout(Duration::from_millis(20));
-    let zeros = raw_private_segment(4096);
+    // Made by a process that is gone: nobody will ever write its header.
+    let zeros = Rmid(raw_private_segment_of_a_dead_creator(4096));
     let err = opts.sysv_attach::<u64>(zeros.0).map(drop).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
     assert!(err.to_string().contains("not initialised"), "{err}");
+    // Made by this live process: it may still write the header, so the opener waits.
+    let live = raw_private_segment(4096);
+    let err = opts.sysv_attach::<u64>(live.0).map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     let small = raw_private_segment(16);
     let err = opts.sysv_attach::<u64>(small.0).map(drop).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");

@@ -5,6 +5,11 @@
 //! value size, total size. The creator writes every field, then publishes the state
 //! `INITIALIZING | pid` with Release, writes the value, then publishes `READY` with Release;
 //! openers read the state with Acquire before they trust the value.
+//!
+//! While the state is not `READY`, an opener asks the kind of segment whether its creator is
+//! still at work ([`Creator`]): a named segment's creator holds it (an `flock`, or for System V
+//! its `shm_cpid` is alive) until `READY`, so a creator killed before it wrote the header is
+//! told apart from one that is merely slow, and a creator that gave up is seen at once.
 
 use std::io;
 use std::mem::{align_of, size_of};
@@ -139,8 +144,24 @@ pub(crate) unsafe fn finish_init(base: *mut u8) {
     crate::sync::futex::wake_all(state);
 }
 
+/// What an opener can learn about a segment's creator apart from the header: for POSIX
+/// segments from the `flock` the creator holds until `READY`, for System V segments from
+/// `shm_cpid` and the `SHM_DEST` mark. Asked only while the segment is not `READY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Creator {
+    /// The creator is alive and still holds the segment: wait for it.
+    Working,
+    /// The creator exited, or gave up, without publishing `READY`: it never will.
+    Gone,
+    /// The creator gave up and removed the name (or key): new openers will not find it.
+    Withdrawn,
+    /// This kind of memory cannot tell (a region the application maps itself).
+    Unknown,
+}
+
 /// Validates the header at `base` for a `T`, waiting (up to `timeout`) for a creator that is
-/// still initialising it. Reads only; never writes.
+/// still initialising it; `creator` tells a live creator from one that is gone. Reads only;
+/// never writes.
 ///
 /// # Safety
 ///
@@ -151,6 +172,7 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
     len: usize,
     what: &str,
     timeout: Duration,
+    mut creator: impl FnMut() -> Creator,
 ) -> io::Result<()> {
     debug_assert!(len >= HEADER_SIZE);
     let header = base.cast::<Header>();
@@ -167,49 +189,86 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
             let fields = unsafe { read_fields(header) };
             check_fields::<T>(&fields, len, what)?;
         }
-        let until = match observed {
-            READY => return Ok(()),
-            EMPTY => empty_until,
-            s if s & INITIALIZING != 0 && s & !INITIALIZING <= PID_MASK => {
-                let creator = Identity {
-                    pid: s & !INITIALIZING,
-                    start: 0,
-                };
-                if process::is_dead(creator) {
-                    return Err(invalid_data(format!(
-                        "{what}: its creator (pid {}) died while initialising it; unlink it and \
-                         create it again",
-                        creator.pid
-                    )));
-                }
-                give_up
+        if observed == READY {
+            return Ok(());
+        }
+        let verdict = judge(observed, what, &mut creator)?;
+        // The creator publishes READY before it lets go: look again before calling it gone.
+        if verdict != Creator::Working && verdict != Creator::Unknown {
+            if state.load(Ordering::Acquire) != observed {
+                continue;
             }
-            s => {
-                return Err(invalid_data(format!(
-                    "{what}: init state 0x{s:08x} is not a valid state"
-                )))
-            }
+            return Err(abandoned(what, observed, verdict));
+        }
+        let until = match (observed, verdict) {
+            (EMPTY, Creator::Unknown) => empty_until,
+            _ => give_up,
         };
         if until.is_some_and(Deadline::passed) {
-            return Err(not_ready(what, observed, empty_grace, timeout));
+            return Err(not_ready(what, observed, verdict, empty_grace, timeout));
         }
         wait_for_change(state, observed, until);
     }
 }
 
-fn not_ready(what: &str, observed: u32, empty_grace: Duration, timeout: Duration) -> io::Error {
+/// What is known about the creator of a segment in the state `observed` (EMPTY or
+/// INITIALIZING): a dead PID in the state word settles it, otherwise `creator` is asked.
+fn judge(observed: u32, what: &str, creator: &mut impl FnMut() -> Creator) -> io::Result<Creator> {
     if observed == EMPTY {
-        invalid_data(format!(
+        return Ok(creator());
+    }
+    let pid = observed & !INITIALIZING;
+    if observed & INITIALIZING == 0 || pid > PID_MASK {
+        return Err(invalid_data(format!(
+            "{what}: init state 0x{observed:08x} is not a valid state"
+        )));
+    }
+    if process::is_dead(Identity { pid, start: 0 }) {
+        return Ok(Creator::Gone);
+    }
+    Ok(creator())
+}
+
+/// The error for a segment whose creator is gone (or withdrew it) before publishing READY.
+fn abandoned(what: &str, observed: u32, verdict: Creator) -> io::Error {
+    if verdict == Creator::Withdrawn {
+        return io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{what}: its creator gave up and removed it before it was initialised"),
+        );
+    }
+    if observed == EMPTY {
+        return invalid_data(format!(
+            "{what}: not initialised: its creator died before writing the header; unlink it \
+             and create it again"
+        ));
+    }
+    invalid_data(format!(
+        "{what}: its creator (pid {}) died or gave up while initialising it; unlink it and \
+         create it again",
+        observed & !INITIALIZING
+    ))
+}
+
+fn not_ready(
+    what: &str,
+    observed: u32,
+    verdict: Creator,
+    empty_grace: Duration,
+    timeout: Duration,
+) -> io::Error {
+    let timed_out = |msg: String| io::Error::new(io::ErrorKind::TimedOut, msg);
+    match (observed, verdict) {
+        (EMPTY, Creator::Unknown) => invalid_data(format!(
             "{what}: not initialised (no header was written within {empty_grace:?})"
-        ))
-    } else {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!(
-                "{what}: its creator (pid {}) is still initialising it after {timeout:?}",
-                observed & !INITIALIZING
-            ),
-        )
+        )),
+        (EMPTY, _) => timed_out(format!(
+            "{what}: its creator is alive but wrote no header within {timeout:?}"
+        )),
+        _ => timed_out(format!(
+            "{what}: its creator (pid {}) is still initialising it after {timeout:?}",
+            observed & !INITIALIZING
+        )),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::ShmSafe;
 
 mod header;
 mod map;
+mod named;
 mod options;
 mod place;
 mod posix;
@@ -108,6 +109,8 @@ impl<T: ShmSafe> ShmBox<T> {
     ///
     /// `init` runs after the header says `INITIALIZING | pid`, so that openers racing a slow
     /// `init` wait for this live creator instead of calling the still all-zero segment garbage.
+    /// A panic of `init` unwinds through here, releasing the mapping and leaving the state
+    /// `INITIALIZING`; the caller's [`named::Discard`] then removes the segment.
     ///
     /// # Safety
     ///
@@ -129,7 +132,8 @@ impl<T: ShmSafe> ShmBox<T> {
         unsafe { ShmBox::from_mapping(mapping, offset) }
     }
 
-    /// Validates the header of an opened segment of `len` bytes and wraps it.
+    /// Validates the header of an opened segment of `len` bytes and wraps it; `creator` says
+    /// whether the segment's creator is still at work while it is not ready.
     ///
     /// # Safety
     ///
@@ -139,9 +143,11 @@ impl<T: ShmSafe> ShmBox<T> {
         len: usize,
         what: &str,
         opts: &ShmOptions,
+        creator: impl FnMut() -> header::Creator,
     ) -> io::Result<Self> {
+        let (base, timeout) = (mapping.as_ptr(), opts.init_timeout);
         // SAFETY: per the contract, `len` readable bytes (at least a header) are mapped.
-        unsafe { header::validate::<T>(mapping.as_ptr(), len, what, opts.init_timeout)? };
+        unsafe { header::validate::<T>(base, len, what, timeout, creator)? };
         let offset = header::Geometry::of::<T>().offset;
         // SAFETY: the header was validated for T, so a published T lies at `offset`.
         Ok(unsafe { ShmBox::from_mapping(mapping, offset) })

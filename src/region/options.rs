@@ -87,7 +87,13 @@ impl ShmOptions {
 
     /// How long `open` and `open_or_create` wait for a live creator that is still
     /// initialising a segment before failing with `TimedOut`. A creator that died is reported
-    /// at once as `InvalidData`.
+    /// at once as `InvalidData`, even one that died before it wrote the header.
+    ///
+    /// A named segment's creator holds an `flock` on it from its `O_EXCL` open until the value
+    /// is ready, and a System V segment records its creator's PID (`shm_cpid`); that is how
+    /// an opener tells a slow creator from a dead one. Two cases still wait for the whole
+    /// timeout: a System V creator whose PID was reused by another process, and a POSIX
+    /// creator that died after a child it forked during `init` inherited the lock.
     ///
     /// # Examples
     ///
@@ -118,9 +124,10 @@ impl ShmOptions {
     ///
     /// # Errors
     ///
-    /// `NotFound`, `PermissionDenied` (mode, or an untrusted owner), `InvalidInput` for a bad
-    /// name, `InvalidData` for a segment that does not hold a `T`, `TimedOut` when its live
-    /// creator did not finish within the init timeout.
+    /// `NotFound` (also when the creator gave up and unlinked it while this call waited),
+    /// `PermissionDenied` (mode, or an untrusted owner), `InvalidInput` for a bad name,
+    /// `InvalidData` for a segment that does not hold a `T` or whose creator died before it
+    /// was ready, `TimedOut` when its live creator did not finish within the init timeout.
     ///
     /// # Examples
     ///
@@ -132,9 +139,21 @@ impl ShmOptions {
     /// Opens the POSIX segment `name`, or creates it with `init()` if it does not exist.
     /// Among racing processes `init` runs exactly once, and every caller sees its value.
     ///
+    /// A segment left behind by a creator that died before it was ready (at any step: after
+    /// sizing it, or inside `init`) is an `InvalidData` error that says to unlink it; it is
+    /// never unlinked or re-initialised here, since another process may be inspecting or
+    /// recovering it at the same moment. Call [`ShmBox::unlink`] and try again once you know
+    /// no one else uses it.
+    ///
     /// # Errors
     ///
     /// As for [`create`](Self::create) and [`open`](Self::open).
+    ///
+    /// # Panics
+    ///
+    /// When `init` panics, the panic goes on to the caller after the name is unlinked, so
+    /// that no half-made segment stays behind: racers that had already opened it start again
+    /// (`open_or_create`) or fail with `NotFound` (`open`).
     ///
     /// # Examples
     ///
@@ -197,9 +216,18 @@ impl ShmOptions {
     /// Opens the System V segment for `key`, or creates it with `init()`; among racing
     /// processes `init` runs exactly once.
     ///
+    /// A segment whose creator died before it was ready (after `shmget`, or inside `init`) is
+    /// an `InvalidData` error, as for [`open_or_create`](Self::open_or_create); remove it
+    /// (`ipcrm`, or [`ShmBox::sysv_remove`] of a box attached to it) once no one else uses it.
+    ///
     /// # Errors
     ///
     /// As for [`sysv_create`](Self::sysv_create) and [`sysv_open`](Self::sysv_open).
+    ///
+    /// # Panics
+    ///
+    /// When `init` panics, the panic goes on to the caller after the segment is removed
+    /// (`IPC_RMID`): racers that had already attached it start again or fail with `NotFound`.
     ///
     /// # Examples
     ///
@@ -291,9 +319,17 @@ impl<T: ShmSafe> ShmBox<T> {
     /// Opens `name`, or creates it with `init()`; `init` runs exactly once among racing
     /// processes and every caller sees its value.
     ///
+    /// A segment whose creator died before it was ready is reported, not repaired: see
+    /// [`ShmOptions::open_or_create`].
+    ///
     /// # Errors
     ///
-    /// As for [`create`](Self::create) and [`open`](Self::open).
+    /// As for [`create`](Self::create) and [`open`](Self::open): `InvalidData` for a segment
+    /// whose creator died before it was ready (unlink it and call again).
+    ///
+    /// # Panics
+    ///
+    /// When `init` panics, the name is unlinked and the panic goes on to the caller.
     ///
     /// # Examples
     ///
@@ -364,6 +400,10 @@ impl<T: ShmSafe> ShmBox<T> {
     /// # Errors
     ///
     /// As for [`ShmOptions::sysv_open_or_create`].
+    ///
+    /// # Panics
+    ///
+    /// When `init` panics, the segment is removed and the panic goes on to the caller.
     ///
     /// # Examples
     ///

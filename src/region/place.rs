@@ -149,8 +149,10 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     pub unsafe fn attach(ptr: *mut u8, len: usize) -> io::Result<Self> {
         check::<T>(ptr, len)?;
         let what = format!("placed region at {ptr:p}");
+        // Memory the application maps itself has no creator to ask about.
+        let creator = || header::Creator::Unknown;
         // SAFETY: `check` proved `len` covers a header; the caller vouches for the region.
-        unsafe { header::validate::<T>(ptr, len, &what, Duration::from_secs(5))? };
+        unsafe { header::validate::<T>(ptr, len, &what, Duration::from_secs(5), creator)? };
         // SAFETY: the header was validated for T.
         Ok(unsafe { ShmRef::at(ptr, Geometry::of::<T>().offset) })
     }

@@ -1,14 +1,15 @@
-//! POSIX named segments: `shm_open`, `ftruncate`, `mmap(MAP_SHARED)`, `shm_unlink`.
+//! POSIX named segments: `shm_open`, `flock`, `ftruncate`, `mmap(MAP_SHARED)`, `shm_unlink`.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use super::header::{Geometry, HEADER_SIZE};
+use super::header::{Creator, Geometry, HEADER_SIZE};
 use super::map::Mapping;
-use super::{check_segment_align, ShmBox, ShmOptions};
+use super::{check_segment_align, named, ShmBox, ShmOptions};
 use crate::sys::error::{invalid_data, invalid_input, last_os_error};
 use crate::sys::time::Deadline;
 use crate::ShmSafe;
@@ -50,17 +51,14 @@ pub(crate) fn create<T: ShmSafe>(opts: &ShmOptions, name: &str, value: T) -> io:
     let cname = check_name(name)?;
     let what = format!("segment {name}");
     check_segment_align::<T>(&what)?;
-    match try_create(opts, &cname, &what, || value)? {
-        Ok(boxed) => Ok(boxed),
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{what}: already exists"),
-        )),
-    }
+    named::created(&what, try_create(opts, &cname, &what, || value))
 }
 
 /// Creates `name` and initialises it with `init()`, which runs only once the name is ours;
 /// `Ok(Err(init))` hands the closure back when the name exists.
+///
+/// The creator holds an exclusive `flock` from just after its `O_EXCL` open until the value
+/// is `READY`; openers read a free lock on a segment that is not ready as "its creator is gone".
 fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     opts: &ShmOptions,
     cname: &CString,
@@ -71,20 +69,80 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     let Some(file) = shm_open(cname, flags, opts.mode, what)? else {
         return Ok(Err(init));
     };
-    match size_and_map(&file, opts.mode, Geometry::of::<T>().total, what) {
-        // SAFETY: the mapping is the full size of a fresh segment only this process knows is
-        // being initialised (others wait for the READY state).
-        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init) })),
-        Err(err) => {
-            // SAFETY: `cname` is NUL-terminated; we created this name and it is unusable.
-            unsafe { libc::shm_unlink(cname.as_ptr()) };
-            Err(err)
+    let lock = lock_exclusive(&file, what).inspect_err(|_| unlink_quietly(cname))?;
+    // Declared after `lock`, so that it drops first: on an error or a panic of `init` the
+    // name goes before the lock does, and an opener that then finds the lock free also finds
+    // the name gone (and retries or reports NotFound).
+    let discard = named::Discard::new(|| unlink_quietly(cname));
+    let mapping = size_and_map(&file, opts.mode, Geometry::of::<T>().total, what)?;
+    // SAFETY: the mapping is the full size of a fresh segment only this process knows is
+    // being initialised (others wait for the READY state).
+    let boxed = unsafe { ShmBox::initialise(mapping, init) };
+    discard.keep();
+    // READY is published: let go of the lock.
+    drop(lock);
+    Ok(Ok(boxed))
+}
+
+/// Removes a name this process created and could not initialise.
+fn unlink_quietly(cname: &CString) {
+    // SAFETY: `cname` is NUL-terminated; a name already gone just fails with ENOENT.
+    unsafe { libc::shm_unlink(cname.as_ptr()) };
+}
+
+/// `flock(fd, op)`, retried on `EINTR`.
+fn flock(file: &File, op: i32) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on an open descriptor touches no memory.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
         }
     }
 }
 
+/// The creator's exclusive `flock`, let go of explicitly when dropped: a child forked while
+/// it is held shares the open file description, and closing our descriptor alone would leave
+/// the lock held for as long as that child lives.
+struct CreatorLock<'a>(&'a File);
+
+impl Drop for CreatorLock<'_> {
+    fn drop(&mut self) {
+        let _ = flock(self.0, libc::LOCK_UN);
+    }
+}
+
+/// Takes the creator's exclusive lock. Where shared memory has no `flock` (`EOPNOTSUPP`,
+/// `EINVAL`) it goes without: openers then fall back to a grace period.
+fn lock_exclusive<'a>(file: &'a File, what: &str) -> io::Result<CreatorLock<'a>> {
+    match flock(file, libc::LOCK_EX) {
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => Err(
+            crate::sys::error::with_context(e, format_args!("{what}: flock")),
+        ),
+        _ => Ok(CreatorLock(file)),
+    }
+}
+
+/// Whether the creator of an opened segment still holds its lock, read without blocking it:
+/// a shared lock that cannot be had means the creator is at work.
+fn creator_of(file: &File) -> Creator {
+    match flock(file, libc::LOCK_SH | libc::LOCK_NB) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Creator::Working,
+        Err(_) => return Creator::Unknown,
+    }
+    let _ = flock(file, libc::LOCK_UN);
+    // A creator that gives up unlinks the name before it lets go of the lock.
+    match file.metadata() {
+        Ok(meta) if meta.nlink() == 0 => Creator::Withdrawn,
+        _ => Creator::Gone,
+    }
+}
+
 fn size_and_map(file: &File, mode: u32, total: usize, what: &str) -> io::Result<Mapping> {
-    use std::os::fd::AsRawFd;
     // SAFETY: `file` is an open descriptor; fchmod sets the exact mode whatever the umask.
     if unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) } != 0 {
         return Err(last_os_error(format_args!("{what}: fchmod")));
@@ -106,13 +164,7 @@ pub(crate) fn open<T: ShmSafe>(opts: &ShmOptions, name: &str) -> io::Result<ShmB
     let cname = check_name(name)?;
     let what = format!("segment {name}");
     check_segment_align::<T>(&what)?;
-    match try_open(opts, &cname, &what)? {
-        Some(boxed) => Ok(boxed),
-        None => Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{what}: no such segment"),
-        )),
-    }
+    named::opened(&what, try_open(opts, &cname, &what))
 }
 
 /// Opens and validates `name`; `Ok(None)` when it does not exist.
@@ -127,41 +179,74 @@ fn try_open<T: ShmSafe>(
     let len = checked_len(&file, opts, what)?;
     let mapping = map(&file, len, what)?;
     // SAFETY: `len` bytes, at least a header, are mapped.
-    unsafe { ShmBox::validated(mapping, len, what, opts) }.map(Some)
+    unsafe { ShmBox::validated(mapping, len, what, opts, || creator_of(&file)) }.map(Some)
 }
 
-/// The segment's size after checking its owner, waiting briefly for a creator to size it.
+/// The segment's size after checking its owner, waiting for a creator to size it.
+///
+/// The creator locks the segment before it sizes it, so a zero-byte segment whose lock is
+/// held is waited for up to the init timeout; one whose lock is free gets a short grace for
+/// the two calls between the creator's `shm_open` and its `flock`.
 fn checked_len(file: &File, opts: &ShmOptions, what: &str) -> io::Result<usize> {
-    use std::os::unix::fs::MetadataExt;
     let sized_by = Deadline::after(SIZING_GRACE.min(opts.init_timeout));
+    let give_up = Deadline::after(opts.init_timeout);
     loop {
-        let meta = file
-            .metadata()
-            .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: fstat")))?;
-        if !opts.trusts(meta.uid()) {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "{what}: owned by uid {}, which is neither this user nor trusted \
-                     (see ShmOptions::trust_owner)",
-                    meta.uid()
-                ),
-            ));
-        }
-        let len = meta.size();
+        let len = owned_size(file, opts, what)?;
         if len >= HEADER_SIZE as u64 {
             return usize::try_from(len)
                 .map_err(|_| invalid_data(format!("{what}: {len} bytes is too large to map")));
         }
-        if len != 0 || sized_by.map_or(true, Deadline::passed) {
-            return Err(invalid_data(format!(
-                "{what}: {len} bytes, too small for a {HEADER_SIZE}-byte header"
-            )));
+        let creator = creator_of(file);
+        let until = match creator {
+            Creator::Working => give_up,
+            _ => sized_by,
+        };
+        if len != 0 || creator == Creator::Withdrawn || until.is_some_and(Deadline::passed) {
+            return Err(too_small(what, len, creator, opts.init_timeout));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
+/// The segment's size, after checking that its owner is trusted.
+fn owned_size(file: &File, opts: &ShmOptions, what: &str) -> io::Result<u64> {
+    let meta = file
+        .metadata()
+        .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: fstat")))?;
+    if !opts.trusts(meta.uid()) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{what}: owned by uid {}, which is neither this user nor trusted \
+                 (see ShmOptions::trust_owner)",
+                meta.uid()
+            ),
+        ));
+    }
+    Ok(meta.size())
+}
+
+/// The error for a segment too small for a header.
+fn too_small(what: &str, len: u64, creator: Creator, timeout: Duration) -> io::Error {
+    match (len, creator) {
+        (0, Creator::Withdrawn) => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{what}: its creator gave up and removed it before sizing it"),
+        ),
+        (0, Creator::Working) => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what}: its creator is alive but did not size it within {timeout:?}"),
+        ),
+        _ => invalid_data(format!(
+            "{what}: {len} bytes, too small for a {HEADER_SIZE}-byte header"
+        )),
+    }
+}
+
+/// Opens `name`, or creates it with `init()` if it does not exist.
+///
+/// A segment whose creator died before it was ready is reported as `InvalidData`, never
+/// unlinked here: another process may be inspecting or recovering it.
 pub(crate) fn open_or_create<T: ShmSafe>(
     opts: &ShmOptions,
     name: &str,
@@ -170,21 +255,12 @@ pub(crate) fn open_or_create<T: ShmSafe>(
     let cname = check_name(name)?;
     let what = format!("segment {name}");
     check_segment_align::<T>(&what)?;
-    let mut init = init;
-    // Each round either opens the segment, creates it, or sees it vanish (unlinked between
-    // our two calls) and tries again.
-    for _ in 0..1000 {
-        if let Some(boxed) = try_open(opts, &cname, &what)? {
-            return Ok(boxed);
-        }
-        match try_create(opts, &cname, &what, init)? {
-            Ok(boxed) => return Ok(boxed),
-            Err(back) => init = back,
-        }
-    }
-    Err(io::Error::other(format!(
-        "{what}: kept appearing and disappearing while being opened"
-    )))
+    named::open_or_create(
+        &what,
+        || try_open(opts, &cname, &what),
+        |init| try_create(opts, &cname, &what, init),
+        init,
+    )
 }
 
 pub(crate) fn unlink(name: &str) -> io::Result<()> {

@@ -6,10 +6,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr::NonNull;
 
-use super::header::{Geometry, HEADER_SIZE};
+use super::header::{Creator, Geometry, HEADER_SIZE};
 use super::map::Mapping;
-use super::{check_segment_align, ShmBox, ShmOptions};
+use super::{check_segment_align, named, ShmBox, ShmOptions};
 use crate::sys::error::{invalid_data, invalid_input, last_os_error, with_context};
+use crate::sys::process::{self, Probe};
 use crate::ShmSafe;
 
 /// The key of a System V segment: a number agreed on by the processes (often from
@@ -115,21 +116,60 @@ pub(crate) fn remove(id: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// `IPC_STAT` of segment `id`; a removed or unknown id is `NotFound`.
+fn stat(id: i32, what: &str) -> io::Result<libc::shmid_ds> {
+    // SAFETY: shmid_ds is plain data for which all zeroes is valid.
+    let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds.
+    if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } == 0 {
+        return Ok(ds);
+    }
+    let err = io::Error::last_os_error();
+    Err(match err.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::EIDRM) => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{what}: no such segment ({err})"),
+        ),
+        _ => with_context(err, format_args!("{what}: IPC_STAT")),
+    })
+}
+
+/// `shm_perm.mode` bit of a segment marked for removal (`IPC_RMID`) but still attached
+/// (Linux).
+const SHM_DEST: u32 = 0o1000;
+
+/// Whether a segment has been marked for removal, where `IPC_STAT` tells.
+fn is_removed(ds: &libc::shmid_ds) -> bool {
+    cfg!(any(target_os = "linux", target_os = "android"))
+        && u32::from(ds.shm_perm.mode) & SHM_DEST != 0
+}
+
+/// Whether the creator of segment `id` (its `shm_cpid`) is still at work on it. A PID reused
+/// by a newer process reads as alive: the opener then waits for its init timeout.
+fn creator_of(id: i32) -> Creator {
+    let Ok(ds) = stat(id, "") else {
+        return Creator::Unknown;
+    };
+    if is_removed(&ds) {
+        return Creator::Withdrawn;
+    }
+    match process::probe(ds.shm_cpid as u32) {
+        Probe::Dead => Creator::Gone,
+        Probe::Alive { .. } | Probe::Unknown => Creator::Working,
+    }
+}
+
 pub(crate) fn create<T: ShmSafe>(
     opts: &ShmOptions,
     key: SysvKey,
     value: T,
 ) -> io::Result<ShmBox<T>> {
     let what = key.describe();
-    match try_create(opts, key, &what, || value)? {
-        Ok(boxed) => Ok(boxed),
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{what}: already exists"),
-        )),
-    }
+    named::created(&what, try_create(opts, key, &what, || value))
 }
 
+/// Creates the segment for `key` and initialises it with `init()`, which runs only once the
+/// segment is ours; `Ok(Err(init))` hands the closure back when the key is taken.
 fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     opts: &ShmOptions,
     key: SysvKey,
@@ -141,26 +181,20 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     let Some(id) = shmget(key, Geometry::of::<T>().total, flags, what)? else {
         return Ok(Err(init));
     };
-    match shmat(id, what) {
-        // SAFETY: the segment was just created at full size and is zero-filled; openers
-        // wait for the READY state before they trust it.
-        Ok(mapping) => Ok(Ok(unsafe { ShmBox::initialise(mapping, init) })),
-        Err(err) => {
-            let _ = remove(id);
-            Err(err)
-        }
-    }
+    let discard = named::Discard::new(|| {
+        let _ = remove(id);
+    });
+    let mapping = shmat(id, what)?;
+    // SAFETY: the segment was just created at full size and is zero-filled; openers
+    // wait for the READY state before they trust it.
+    let boxed = unsafe { ShmBox::initialise(mapping, init) };
+    discard.keep();
+    Ok(Ok(boxed))
 }
 
 pub(crate) fn open<T: ShmSafe>(opts: &ShmOptions, key: SysvKey) -> io::Result<ShmBox<T>> {
     let what = key.describe();
-    match try_open(opts, key, &what)? {
-        Some(boxed) => Ok(boxed),
-        None => Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{what}: no such segment"),
-        )),
-    }
+    named::opened(&what, try_open(opts, key, &what))
 }
 
 fn try_open<T: ShmSafe>(
@@ -188,24 +222,12 @@ fn attach_checked<T: ShmSafe>(opts: &ShmOptions, id: i32, what: &str) -> io::Res
     let len = checked_len(opts, id, what)?;
     let mapping = shmat(id, what)?;
     // SAFETY: the segment is `len` bytes, at least a header, and is attached.
-    unsafe { ShmBox::validated(mapping, len, what, opts) }
+    unsafe { ShmBox::validated(mapping, len, what, opts, || creator_of(id)) }
 }
 
 /// The segment's size, after checking its owner, from `IPC_STAT`.
 fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
-    // SAFETY: shmid_ds is plain data for which all zeroes is valid.
-    let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
-    // SAFETY: `ds` is a valid, writable shmid_ds.
-    if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } != 0 {
-        let err = io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::EINVAL) | Some(libc::EIDRM) => io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{what}: no such segment ({err})"),
-            ),
-            _ => with_context(err, format_args!("{what}: IPC_STAT")),
-        });
-    }
+    let ds = stat(id, what)?;
     let uid = ds.shm_perm.uid;
     if !opts.trusts(uid) {
         return Err(io::Error::new(
@@ -222,6 +244,8 @@ fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
     Ok(len)
 }
 
+/// Opens the segment for `key`, or creates it with `init()`. As for POSIX segments, one whose
+/// creator died before it was ready is `InvalidData` and is not removed here.
 pub(crate) fn open_or_create<T: ShmSafe>(
     opts: &ShmOptions,
     key: SysvKey,
@@ -231,17 +255,10 @@ pub(crate) fn open_or_create<T: ShmSafe>(
     if key == SysvKey::Private {
         return create(opts, key, init());
     }
-    let mut init = init;
-    for _ in 0..1000 {
-        if let Some(boxed) = try_open(opts, key, &what)? {
-            return Ok(boxed);
-        }
-        match try_create(opts, key, &what, init)? {
-            Ok(boxed) => return Ok(boxed),
-            Err(back) => init = back,
-        }
-    }
-    Err(io::Error::other(format!(
-        "{what}: kept appearing and disappearing while being opened"
-    )))
+    named::open_or_create(
+        &what,
+        || try_open(opts, key, &what),
+        |init| try_create(opts, key, &what, init),
+        init,
+    )
 }

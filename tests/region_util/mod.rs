@@ -219,3 +219,116 @@ pub fn sysv_stat(id: i32) -> (u32, u32, usize) {
         ds.shm_segsz,
     )
 }
+
+/// `flock(file, op)`; whether it succeeded.
+pub fn flock(file: &std::fs::File, op: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on an open descriptor touches no memory.
+    unsafe { libc::flock(file.as_raw_fd(), op) == 0 }
+}
+
+/// Takes, on a fresh descriptor of the POSIX segment `name`, the exclusive lock that a live
+/// creator holds until its segment is READY; held until the file drops.
+pub fn hold_creator_lock(name: &str) -> std::fs::File {
+    let file = std::fs::File::open(dev_shm_path(name)).expect("open segment file");
+    assert!(
+        flock(&file, libc::LOCK_EX),
+        "flock: {}",
+        io::Error::last_os_error()
+    );
+    file
+}
+
+/// Whether some process holds the creator's lock on the POSIX segment `name`.
+pub fn creator_lock_held(name: &str) -> bool {
+    let file = std::fs::File::open(dev_shm_path(name)).expect("open segment file");
+    !flock(&file, libc::LOCK_SH | libc::LOCK_NB)
+}
+
+/// Does what shmsync's creator does first: `shm_open(O_CREAT | O_EXCL)`, mode 0600, then
+/// the exclusive lock, then sizes the segment to `len` bytes (all zero).
+pub fn create_locked(name: &str, len: u64) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let cname = CString::new(name).expect("test names have no NUL");
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+    // SAFETY: `cname` is NUL-terminated and outlives the call.
+    let fd = unsafe { libc::shm_open(cname.as_ptr(), flags, 0o600 as libc::mode_t) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    if !flock(&file, libc::LOCK_EX) {
+        return Err(io::Error::last_os_error());
+    }
+    file.set_len(len)?;
+    Ok(file)
+}
+
+/// Finishes a segment by hand, as its creator would: copies `header` (the first
+/// `HEADER_SIZE` bytes of a valid segment) with an EMPTY state, then stores the `u64` value
+/// at offset 64, then publishes READY.
+///
+/// # Safety
+///
+/// - `base` points to at least 72 writable bytes, 8-aligned, shared only through atomics
+///   by anyone else while this runs.
+pub unsafe fn publish_by_hand(base: *mut u8, header: &[u8], value: u64) {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+    let mut fields = header[..HEADER_SIZE].to_vec();
+    set_state(&mut fields, 0);
+    // SAFETY: the caller vouches for HEADER_SIZE writable bytes at `base`.
+    unsafe { core::ptr::copy_nonoverlapping(fields.as_ptr(), base, HEADER_SIZE) };
+    // SAFETY: offset 64 holds the 8-aligned value within the 72 bytes.
+    let slot = unsafe { &*base.add(HEADER_SIZE).cast::<AtomicU64>() };
+    slot.store(value, SeqCst);
+    // SAFETY: offset 16 holds the 4-aligned state word.
+    let state = unsafe { &*base.add(STATE_OFFSET).cast::<AtomicU32>() };
+    state.store(1, SeqCst);
+}
+
+/// [`publish_by_hand`] into the POSIX segment `name`.
+pub fn publish_posix_by_hand(name: &str, header: &[u8], value: u64) {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev_shm_path(name))
+        .expect("open segment file");
+    // SAFETY: the segment file is shared with the opener only through atomics.
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }.expect("map segment");
+    assert!(map.len() >= HEADER_SIZE + 8);
+    // SAFETY: the mapping is at least 72 page-aligned bytes.
+    unsafe { publish_by_hand(map.as_mut_ptr(), header, value) };
+}
+
+/// [`publish_by_hand`] into the System V segment `id`.
+pub fn publish_sysv_by_hand(id: i32, header: &[u8], value: u64) {
+    // SAFETY: attaching at an address of the kernel's choosing touches no existing memory.
+    let base = unsafe { libc::shmat(id, core::ptr::null(), 0) };
+    assert_ne!(base as isize, -1, "shmat: {}", io::Error::last_os_error());
+    assert!(sysv_stat(id).2 >= HEADER_SIZE + 8);
+    // SAFETY: the segment is at least 72 page-aligned bytes.
+    unsafe { publish_by_hand(base.cast(), header, value) };
+    // SAFETY: `base` came from shmat above.
+    unsafe { libc::shmdt(base) };
+}
+
+/// How many attachments the System V segment `id` has (one per `shmat`).
+pub fn sysv_attached(id: i32) -> u64 {
+    // SAFETY: shmid_ds is plain data for which all zeroes is valid.
+    let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds.
+    let rc = unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) };
+    assert_eq!(rc, 0, "IPC_STAT: {}", io::Error::last_os_error());
+    ds.shm_nattch as u64
+}
+
+/// How many descriptors of this process refer to the POSIX segment `name`.
+pub fn open_descriptors(name: &str) -> usize {
+    let target = dev_shm_path(name);
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|link| *link == target)
+        .count()
+}
