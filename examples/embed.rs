@@ -77,7 +77,6 @@ fn main() -> ExitCode {
         let h = hits.lock().expect("not poisoned");
         (h.by_parent, h.by_child)
     };
-    drop(hits);
     let app_bytes_intact = &map[..5] == b"APPv1";
     println!("parent hits {p}, child hits {c} (10000 each); application header intact: {app_bytes_intact}");
     // Attaching as the wrong type is refused rather than misread.

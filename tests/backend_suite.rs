@@ -8,4 +8,4 @@ mod common;
 mod backend;
 
 backend_tests!(pthread);
-// backend_tests!(futex);
+backend_tests!(futex);

@@ -4,9 +4,13 @@
 //! `/proc/<pid>/stat`), so a PID reused by a newer process is not mistaken for the old one.
 //! `getpid` is a system call in current glibc, so the identity is cached per process and the
 //! cache is cleared in a forked child by a `pthread_atfork` handler.
+//!
+//! The handler is registered without a `Once`: a `Once` that one thread is running when another
+//! thread forks stays "running" forever in the child, and every lock in that child would block
+//! on it. Instead the registration state names the registering process, so a child forked
+//! mid-registration sees a stranger's PID there and registers for itself.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The largest PID Linux hands out (`PID_MAX_LIMIT`, 2^22); PIDs fit in 22 bits.
 pub(crate) const PID_BITS: u32 = 22;
@@ -16,7 +20,14 @@ pub(crate) const PID_MASK: u32 = (1 << PID_BITS) - 1;
 /// This process's identity: PID in the low 32 bits, low 32 bits of its start time above.
 /// Zero means "not known yet" (in a fresh process or a freshly forked child).
 static IDENTITY: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
+
+/// `ATFORK`: no handler registered yet.
+const ATFORK_NONE: u32 = 0;
+/// `ATFORK`: the handler is registered in this process (and so in every child forked since).
+const ATFORK_DONE: u32 = u32::MAX;
+/// `ATFORK`: ATFORK_NONE, ATFORK_DONE, or the PID of a process one of whose threads is
+/// registering the handler right now.
+static ATFORK: AtomicU32 = AtomicU32::new(ATFORK_NONE);
 
 /// A process: its PID and the low 32 bits of its start time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,12 +64,6 @@ pub(crate) fn current() -> Identity {
 
 #[cold]
 fn current_slow() -> Identity {
-    ATFORK.call_once(|| {
-        // SAFETY: registers a handler that only stores to an atomic, which is async-signal-safe
-        // and valid in the child after fork.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(forget_identity)) };
-        assert_eq!(rc, 0, "pthread_atfork failed");
-    });
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
     assert!(pid <= PID_MASK, "pid {pid} does not fit in {PID_BITS} bits");
@@ -66,8 +71,37 @@ fn current_slow() -> Identity {
         Probe::Alive { start } => start,
         _ => 0,
     };
-    IDENTITY.store(u64::from(pid) | (u64::from(start) << 32), Ordering::Relaxed);
+    // Cache only once the fork handler is in place, or a child could inherit this identity.
+    if atfork_registered(pid) {
+        IDENTITY.store(u64::from(pid) | (u64::from(start) << 32), Ordering::Relaxed);
+    }
     Identity { pid, start }
+}
+
+/// Registers the fork handler unless it is registered already; returns whether it is. Never
+/// waits: while another thread of this process registers it, returns false (do not cache).
+fn atfork_registered(pid: u32) -> bool {
+    loop {
+        let state = ATFORK.load(Ordering::Acquire);
+        if state == ATFORK_DONE {
+            return true;
+        }
+        if state == pid {
+            return false;
+        }
+        // ATFORK_NONE, or a parent's PID: a fork caught that registration half-way. => pid.
+        if ATFORK
+            .compare_exchange(state, pid, Ordering::Acquire, Ordering::Acquire)
+            .is_ok()
+        {
+            // SAFETY: registers a handler that only stores to an atomic, which is
+            // async-signal-safe and valid in the child after fork.
+            let rc = unsafe { libc::pthread_atfork(None, None, Some(forget_identity)) };
+            assert_eq!(rc, 0, "pthread_atfork failed");
+            ATFORK.store(ATFORK_DONE, Ordering::Release);
+            return true;
+        }
+    }
 }
 
 extern "C" fn forget_identity() {
@@ -146,6 +180,16 @@ mod tests {
         assert_eq!(parse_stat(line), Some(Probe::Alive { start: 4242 }));
         let zombie = b"7 (x) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 99 19";
         assert_eq!(parse_stat(zombie), Some(Probe::Dead));
+    }
+
+    #[test]
+    fn a_child_forked_while_the_fork_handler_was_registering_does_not_hang() {
+        // Pretend a thread of some parent was registering when this process was forked.
+        let me = current();
+        let saved = ATFORK.swap(me.pid.wrapping_add(1) & PID_MASK, Ordering::AcqRel);
+        assert!(atfork_registered(me.pid));
+        assert_eq!(ATFORK.load(Ordering::Acquire), ATFORK_DONE);
+        let _ = saved;
     }
 
     #[test]
