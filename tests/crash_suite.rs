@@ -332,6 +332,41 @@ macro_rules! crash_suite {
                 assert_eq!(*first.lock().unwrap(), 2);
             }
 
+            #[derive(ShmSafe)]
+            #[repr(C)]
+            struct Guarded {
+                lock: ShmMutex<u64>,
+                canary: [u64; 4],
+            }
+
+            const CANARY: [u64; 4] = [0x5348_4d53_594e_4331, !0, 0, 0xdead_beef_cafe_f00d];
+
+            #[test]
+            fn unmapping_one_mapping_while_a_thread_finishes_unlocking_through_another_is_harmless() {
+                for round in 0..100u64 {
+                    let name = common::unique_name(concat!("unmap-", stringify!($backend)));
+                    let a = ShmBox::create(&name, Guarded { lock: ShmMutex::new(0), canary: CANARY }).unwrap();
+                    let b = ShmBox::<Guarded>::open(&name).unwrap();
+                    ShmBox::<Guarded>::unlink(&name).unwrap();
+                    let held = a.lock.lock().unwrap();
+                    std::thread::scope(|s| {
+                        // Blocks on the lock through mapping B, then unlocks and unmaps B while
+                        // the first thread may still be inside its unlock (its futex wake).
+                        let waiter = s.spawn(move || {
+                            *b.lock.lock().unwrap() += 1;
+                            drop(b);
+                        });
+                        // Released at once: over the rounds the waiter finds the lock held
+                        // (and sleeps) or already free, in varying interleavings.
+                        drop(held);
+                        waiter.join().unwrap();
+                    });
+                    let value = *a.lock.lock().unwrap();
+                    assert_eq!(value, 1, "round {round}");
+                    assert_eq!(a.canary, CANARY, "round {round}: memory next to the lock changed");
+                }
+            }
+
             #[test]
             fn fork_matrix() {
                 let m = ShmBox::new(ShmMutex::new(0u32)).unwrap();
@@ -365,3 +400,59 @@ macro_rules! crash_suite {
 
 crash_suite!(futex);
 crash_suite!(pthread);
+
+mod futex_narrow_windows {
+    use super::*;
+    use shmsync::futex::__test_hooks as hooks;
+    use shmsync::futex::ShmMutex;
+    use shmsync::ShmBox;
+
+    #[derive(shmsync::ShmSafe)]
+    #[repr(C)]
+    struct Scene {
+        lock: ShmMutex<u64>,
+        waiting: AtomicU64,
+    }
+
+    /// The holder dies between its unlock's swap (the word is 0) and its futex wake: the
+    /// sleeping waiter must still get the lock, cleanly, at its next check.
+    #[test]
+    fn death_between_the_unlock_swap_and_the_wake_strands_no_waiter() {
+        let scene = ShmBox::new(Scene {
+            lock: ShmMutex::new(0),
+            waiting: AtomicU64::new(0),
+        })
+        .unwrap();
+        let holder = fork(|| {
+            std::mem::forget(scene.lock.lock().unwrap());
+            loop {
+                // SAFETY: pause only sleeps until a signal arrives.
+                unsafe { libc::pause() };
+            }
+        });
+        assert!(wait_until(Duration::from_secs(10), || hooks::state(
+            &scene.lock
+        )
+        .0 != 0));
+        let waiter = fork(|| {
+            scene.waiting.store(1, Ordering::SeqCst);
+            match scene.lock.lock() {
+                Ok(mut g) => {
+                    *g += 1;
+                    0
+                }
+                Err(_) => 2, // a clean release must not poison
+            }
+        });
+        // Wait until the waiter sleeps on the word (it sets CONTENDED before sleeping).
+        assert!(wait_until(Duration::from_secs(10), || {
+            scene.waiting.load(Ordering::SeqCst) == 1
+                && hooks::state(&scene.lock).0 & hooks::CONTENDED != 0
+        }));
+        // The holder's swap(0) happens, then it dies before waking anyone.
+        hooks::forge(&scene.lock, 0, 0);
+        assert_eq!(holder.kill(), Exit::Signal(libc::SIGKILL));
+        waiter.join();
+        assert_eq!(*scene.lock.lock().unwrap(), 1);
+    }
+}
