@@ -33,7 +33,7 @@
 //! | | [`futex`] (default on Linux) | [`pthread`] |
 //! | --- | --- | --- |
 //! | platforms | Linux | Linux, and other Unixes with weaker promises |
-//! | `ShmMutex<()>` size | 12 bytes | 48 bytes (a 40-byte `pthread_mutex_t` inside) |
+//! | `ShmMutex<()>` size | 12 bytes | 56 bytes (a 40-byte `pthread_mutex_t` inside) |
 //! | uncontended lock + unlock | one CAS + one swap, no system call | `pthread_mutex_lock`/`unlock` (robust: a little slower) |
 //! | owner death detected | by waiters probing the owner's PID and start time (tens of ms at most) | by the kernel's robust list at exit (immediately) |
 //! | processes in different PID namespaces | not supported (PIDs differ) | supported |
