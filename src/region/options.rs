@@ -203,7 +203,7 @@ impl ShmOptions {
     ///
     /// ```
     /// use shmsync::{ShmOptions, SysvKey};
-    /// let key = SysvKey::Key(0x5348_0000 | (std::process::id() as i32 & 0xffff));
+    /// let key = SysvKey::Key((0x5348_0000 | (std::process::id() & 0xffff)) as _);
     /// let opts = ShmOptions::new();
     /// let created = opts.sysv_create(key, 9u32).unwrap();
     /// assert_eq!(*opts.sysv_open::<u32>(key).unwrap(), 9);
@@ -233,7 +233,7 @@ impl ShmOptions {
     ///
     /// ```
     /// use shmsync::{ShmOptions, SysvKey};
-    /// let key = SysvKey::Key(0x5349_0000 | (std::process::id() as i32 & 0xffff));
+    /// let key = SysvKey::Key((0x5349_0000 | (std::process::id() & 0xffff)) as _);
     /// let b = ShmOptions::new().sysv_open_or_create(key, || 3u8).unwrap();
     /// assert_eq!(*b, 3);
     /// b.sysv_remove().unwrap();
@@ -409,7 +409,7 @@ impl<T: ShmSafe> ShmBox<T> {
     ///
     /// ```
     /// use shmsync::{ShmBox, SysvKey};
-    /// let key = SysvKey::Key(0x534a_0000 | (std::process::id() as i32 & 0xffff));
+    /// let key = SysvKey::Key((0x534a_0000 | (std::process::id() & 0xffff)) as _);
     /// let a = ShmBox::sysv_open_or_create(key, || 1u32).unwrap();
     /// let b = ShmBox::sysv_open_or_create(key, || 2u32).unwrap();
     /// assert_eq!((*a, *b), (1, 1));

@@ -30,11 +30,23 @@ pub(crate) fn check_name(name: &str) -> io::Result<CString> {
         .map_err(|_| invalid_input(format!("segment name {name:?} contains a NUL byte")))
 }
 
+/// The mode as `shm_open` takes it: variadic (so promoted to `c_uint`) on macOS.
+#[cfg(target_os = "macos")]
+fn mode_arg(mode: u32) -> libc::c_uint {
+    mode
+}
+
+/// The mode as `shm_open` takes it.
+#[cfg(not(target_os = "macos"))]
+fn mode_arg(mode: u32) -> libc::mode_t {
+    mode as libc::mode_t
+}
+
 /// `shm_open`; `Ok(None)` when `O_CREAT | O_EXCL` finds the name taken or a plain open finds
 /// it missing, so that `open_or_create` can retry.
 fn shm_open(cname: &CString, flags: i32, mode: u32, what: &str) -> io::Result<Option<File>> {
     // SAFETY: `cname` is a NUL-terminated string that outlives the call.
-    let fd = unsafe { libc::shm_open(cname.as_ptr(), flags, mode as libc::mode_t) };
+    let fd = unsafe { libc::shm_open(cname.as_ptr(), flags, mode_arg(mode)) };
     if fd >= 0 {
         // SAFETY: `fd` is a fresh descriptor that nothing else owns.
         return Ok(Some(unsafe { File::from_raw_fd(fd) }));

@@ -31,8 +31,8 @@ pub enum SysvKey {
     /// `IPC_PRIVATE`: always a new segment, found again by its id
     /// ([`ShmBox::sysv_id`], [`ShmBox::sysv_attach`]) or inherited across `fork`.
     Private,
-    /// A `key_t` value.
-    Key(i32),
+    /// A `key_t` value (`i32` on Linux and macOS, `i64` on FreeBSD).
+    Key(libc::key_t),
 }
 
 impl SysvKey {

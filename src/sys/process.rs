@@ -46,6 +46,7 @@ pub(crate) enum Probe {
     /// A live process with this start time (low 32 bits; 0 where the platform has none).
     Alive { start: u32 },
     /// The probe could not tell (for example `/proc` hides the process).
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     Unknown,
 }
 
@@ -155,6 +156,7 @@ fn probe_kill(pid: u32) -> Probe {
 
 /// Reads state (field 3) and start time (field 22) from a `/proc/<pid>/stat` line. The command
 /// name (field 2) may hold spaces and parentheses, so fields are counted after the last `)`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn parse_stat(stat: &[u8]) -> Option<Probe> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
@@ -175,6 +177,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn stat_lines_with_odd_command_names_parse() {
         let line = b"123 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 19 20";
         assert_eq!(parse_stat(line), Some(Probe::Alive { start: 4242 }));

@@ -54,6 +54,7 @@ impl Deadline {
     }
 
     /// The earlier of this deadline and `other` (`None` meaning never).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn min(self, other: Option<Deadline>) -> Deadline {
         match other {
             Some(o) if o < self => o,
