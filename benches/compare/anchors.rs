@@ -222,36 +222,43 @@ impl Counter for shmsync::pthread::ShmMutex<u64> {
     }
 }
 
-impl Counter for Guarded<RawFutexMutex> {
-    #[inline]
-    fn incr(&self) {
-        self.lock.lock();
-        // SAFETY: the lock is held.
-        unsafe { *self.counter.get() += 1 };
-        self.lock.unlock();
+/// The two raw anchors' lock and unlock, so one `Counter` impl serves both.
+pub trait RawLock: Sync + 'static {
+    fn acquire(&self);
+    fn release(&self);
+}
+
+impl RawLock for RawFutexMutex {
+    fn acquire(&self) {
+        self.lock();
     }
-    fn get(&self) -> u64 {
-        self.lock.lock();
-        // SAFETY: the lock is held.
-        let v = unsafe { *self.counter.get() };
-        self.lock.unlock();
-        v
+    fn release(&self) {
+        self.unlock();
     }
 }
 
-impl Counter for Guarded<RawPthreadMutex> {
+impl RawLock for RawPthreadMutex {
+    fn acquire(&self) {
+        self.lock();
+    }
+    fn release(&self) {
+        self.unlock();
+    }
+}
+
+impl<M: RawLock> Counter for Guarded<M> {
     #[inline]
     fn incr(&self) {
-        self.lock.lock();
+        self.lock.acquire();
         // SAFETY: the lock is held.
         unsafe { *self.counter.get() += 1 };
-        self.lock.unlock();
+        self.lock.release();
     }
     fn get(&self) -> u64 {
-        self.lock.lock();
+        self.lock.acquire();
         // SAFETY: the lock is held.
         let v = unsafe { *self.counter.get() };
-        self.lock.unlock();
+        self.lock.release();
         v
     }
 }
