@@ -1,10 +1,9 @@
 //! Uncontended lock + counter increment + unlock, ns/op, in one process.
 
-use std::cell::UnsafeCell;
 use std::hint::black_box;
 use std::time::Instant;
 
-use crate::anchors::{shared, Guarded, RawFutexMutex, RawPthreadMutex};
+use crate::anchors::{Counter, Counters};
 use crate::{median, print_section, scale, Line, REPS};
 
 fn ns_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
@@ -17,27 +16,7 @@ fn ns_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
 
 pub fn run() {
     let iters = (2_000_000.0 * scale()) as u64;
-    let futex = shared::<shmsync::futex::ShmMutex<u64>>(|p| {
-        // SAFETY: `p` is fresh shared memory for one mutex.
-        unsafe { p.write(shmsync::futex::ShmMutex::new(0)) }
-    });
-    let pthread = shared::<shmsync::pthread::ShmMutex<u64>>(|p| {
-        // SAFETY: as above.
-        unsafe { p.write(shmsync::pthread::ShmMutex::new(0)) }
-    });
-    let raw_futex = shared::<Guarded<RawFutexMutex>>(|p| {
-        // SAFETY: as above.
-        unsafe {
-            p.write(Guarded {
-                lock: RawFutexMutex::new(),
-                counter: UnsafeCell::new(0),
-            })
-        }
-    });
-    let raw_robust = shared::<Guarded<RawPthreadMutex>>(|p| {
-        // SAFETY: `p` is fresh shared memory; the mutex is initialised in place.
-        unsafe { RawPthreadMutex::init(std::ptr::addr_of_mut!((*p).lock), true) }
-    });
+    let c = Counters::new();
     let std_mutex = std::sync::Mutex::new(0u64);
     let pl_mutex = parking_lot::Mutex::new(0u64);
 
@@ -52,22 +31,10 @@ pub fn run() {
     let mut samples = vec![Vec::new(); names.len()];
     for rep in 0..=REPS {
         let results = [
-            ns_per_op(iters, || *black_box(futex).lock().unwrap() += 1),
-            ns_per_op(iters, || *black_box(pthread).lock().unwrap() += 1),
-            ns_per_op(iters, || {
-                let g = black_box(raw_futex);
-                g.lock.lock();
-                // SAFETY: the lock is held.
-                unsafe { *g.counter.get() += 1 };
-                g.lock.unlock();
-            }),
-            ns_per_op(iters, || {
-                let g = black_box(raw_robust);
-                g.lock.lock();
-                // SAFETY: the lock is held.
-                unsafe { *g.counter.get() += 1 };
-                g.lock.unlock();
-            }),
+            ns_per_op(iters, || black_box(c.futex).incr()),
+            ns_per_op(iters, || black_box(c.pthread).incr()),
+            ns_per_op(iters, || black_box(c.raw_futex).incr()),
+            ns_per_op(iters, || black_box(c.raw_robust).incr()),
             ns_per_op(iters, || *black_box(&std_mutex).lock().unwrap() += 1),
             ns_per_op(iters, || *black_box(&pl_mutex).lock() += 1),
         ];
