@@ -2,7 +2,7 @@
 //! POSIX named segment and prints them. Survives writers that are killed and restarted.
 //!
 //! ```text
-//! cargo run --example reader -- --name /board --until-last --timeout-secs 60 --unlink
+//! cargo run --example reader -- --name /board --until-last --timeout-secs 60 --unlink [--quiet]
 //! ```
 //!
 //! Exits 0 after the message marked "(last)"; non-zero on a timeout or a torn message that
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Duration::from_secs(arg("--timeout-secs").map_or(60, |v| v.parse().expect("a number")));
     let until_last = std::env::args().any(|a| a == "--until-last");
     let unlink = std::env::args().any(|a| a == "--unlink");
+    let quiet = std::env::args().any(|a| a == "--quiet");
     let board = match ShmBox::open_or_create(&name, Board::empty) {
         Ok(board) => board,
         Err(e) => {
@@ -66,7 +67,9 @@ fn main() -> ExitCode {
         }
         received += 1;
         last_seen = message.seq;
-        println!("reader: {}", message.text());
+        if !quiet {
+            println!("reader: {}", message.text());
+        }
         if until_last && message.text().ends_with("(last)") {
             break Ok(());
         }
