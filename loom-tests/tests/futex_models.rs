@@ -8,6 +8,8 @@
 //! lets a plain store slip before a concurrent compare-exchange in modification order, which
 //! the real algorithm never relies on.
 
+extern crate shmsync_loom as shmsync;
+
 mod common;
 
 use std::sync::TryLockError;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use common::model;
 use loom::sync::Arc;
 use loom::thread;
-use shmsync::futex::{ShmCondvar, ShmMutex, __test_hooks as hooks};
+use shmsync::futex::{__test_hooks as hooks, ShmCondvar, ShmMutex};
 
 /// A counter under a futex mutex, and a condition variable.
 struct Shared {
@@ -44,7 +46,11 @@ impl Shared {
 
     /// Waits on the condvar until the counter reaches `n`.
     fn wait_for(&self, n: u32) {
-        drop(self.cv.wait_while(self.m.lock().unwrap(), |v| *v < n).unwrap());
+        drop(
+            self.cv
+                .wait_while(self.m.lock().unwrap(), |v| *v < n)
+                .unwrap(),
+        );
     }
 
     /// Locks, telling whether the lock was poisoned, and adds `n`; returns the value before.

@@ -16,7 +16,10 @@ pub(crate) enum Mapping {
     Sysv { ptr: NonNull<u8>, id: i32 },
     /// Zeroed heap memory, page-aligned: `ShmBox::new` under `--cfg shmsync_loom`.
     #[cfg(shmsync_loom)]
-    Heap { ptr: NonNull<u8>, layout: std::alloc::Layout },
+    Heap {
+        ptr: NonNull<u8>,
+        layout: std::alloc::Layout,
+    },
 }
 
 /// The system's page size: every mapping starts at a multiple of it.

@@ -91,7 +91,10 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
     table.next_ticket += 1;
     table.sleepers.push((key(word), ticket));
     loop {
-        table = TABLE.1.wait(table).expect("the futex table is never poisoned");
+        table = TABLE
+            .1
+            .wait(table)
+            .expect("the futex table is never poisoned");
         if let Some(i) = table.woken.iter().position(|&t| t == ticket) {
             table.woken.swap_remove(i);
             return Wake::Woken;
