@@ -115,16 +115,21 @@ pub fn process_id() -> u32 {
 ///
 /// # Examples
 ///
+/// A process that dies holding two locks:
+///
 /// ```no_run
 /// use loom::sync::Arc;
+/// use shmsync::ShmMutex;
 /// loom::model(|| {
-///     let (a, b) = (Arc::new(shmsync::ShmMutex::new(0u8)), Arc::new(shmsync::ShmMutex::new(0u8)));
+///     let (a, b) = (Arc::new(ShmMutex::new(0u8)), Arc::new(ShmMutex::new(0u8)));
 ///     let (a2, b2) = (a.clone(), b.clone());
 ///     loom::thread::spawn(move || {
 ///         shmsync::loom::abandon(a2.lock().unwrap());
 ///         shmsync::loom::die_holding(b2.lock().unwrap());
-///     });
-///     assert!(a.lock().is_err() || b.lock().is_err() || true);
+///     })
+///     .join()
+///     .unwrap();
+///     assert!(a.lock().is_err() && b.lock().is_err());
 /// });
 /// ```
 pub fn abandon<T>(guard: ShmMutexGuard<'_, T>) {
