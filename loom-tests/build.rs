@@ -1,5 +1,5 @@
-//! Compiles this crate with the namespaced `shmsync_loom` cfg, under which the backend
-//! sources it includes leave out what only holds for native atomics (size assertions).
+//! Compiles this package (shmsync's sources, and the models) with the namespaced
+//! `shmsync_loom` cfg: the same switch users set with `RUSTFLAGS="--cfg shmsync_loom"`.
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(shmsync_loom)");
     println!("cargo::rustc-cfg=shmsync_loom");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::backend::{RawCondvar, RawMutex};
 use crate::mutex::ShmMutexGuard;
 use crate::shm_safe::fingerprint;
-use crate::sys::time::Deadline;
+use crate::sync::Deadline;
 use crate::ShmSafe;
 
 /// Whether a timed condition-variable wait returned because its timeout passed.
@@ -90,8 +90,20 @@ impl<C: RawCondvar> ShmCondvar<C> {
     /// let cv = shmsync::ShmCondvar::new();
     /// cv.notify_one();
     /// ```
+    #[cfg(not(shmsync_loom))]
     pub const fn new() -> Self {
         ShmCondvar { raw: C::INIT }
+    }
+
+    /// Creates a condition variable.
+    ///
+    /// Under `--cfg shmsync_loom` this is not a `const fn`: it makes the loom objects behind
+    /// it, so that their creation happens before any other model thread uses them.
+    #[cfg(shmsync_loom)]
+    pub fn new() -> Self {
+        let cv = ShmCondvar { raw: C::INIT };
+        cv.raw.make_model_objects();
+        cv
     }
 
     /// Releases the guard's mutex, sleeps until notified (or spuriously woken), and locks it
@@ -113,11 +125,9 @@ impl<C: RawCondvar> ShmCondvar<C> {
     /// }
     /// ```
     pub fn wait<'a, T>(&self, guard: Guard<'a, T, C>) -> LockResult<Guard<'a, T, C>> {
-        let mutex = guard.mutex();
-        // SAFETY: the guard proves this thread holds the mutex; the guard stays alive (and
-        // will unlock on drop) because `wait` re-acquires before returning.
+        let mutex = guard.leak();
+        // SAFETY: the leaked guard held the mutex, so this thread holds it.
         let (acquired, _) = unsafe { self.raw.wait(mutex.raw(), None) };
-        core::mem::forget(guard);
         mutex.guard(acquired)
     }
 
@@ -237,10 +247,9 @@ impl<C: RawCondvar> ShmCondvar<C> {
         guard: Guard<'a, T, C>,
         deadline: Option<Deadline>,
     ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
-        let mutex = guard.mutex();
-        // SAFETY: the guard proves this thread holds the mutex; `wait` re-acquires it.
+        let mutex = guard.leak();
+        // SAFETY: the leaked guard held the mutex, so this thread holds it; `wait` re-acquires it.
         let (acquired, timed_out) = unsafe { self.raw.wait(mutex.raw(), deadline) };
-        core::mem::forget(guard);
         let timed_out = timed_out || deadline.is_some_and(Deadline::passed);
         match mutex.guard(acquired) {
             Ok(guard) => Ok((guard, WaitTimeoutResult(timed_out))),

@@ -54,6 +54,14 @@
 //!   process: dropping an inherited guard there would unlock the parent's lock).
 //! - A `ShmBox` never runs the shared value's destructor.
 //!
+//! # Model-checking with loom
+//!
+//! Built with `RUSTFLAGS="--cfg shmsync_loom"`, the futex backend's atomics, futex calls,
+//! clock and process liveness run through [loom](https://docs.rs/loom), so `loom::model`
+//! explores every interleaving of a protocol written on [`ShmMutex`] and [`ShmCondvar`], with
+//! threads standing in for processes. See the `loom` module (present only under that cfg) and
+//! `docs/design.md`; a normal build has no loom in its dependency tree.
+//!
 //! # Limits
 //!
 //! - One host only: shared memory does not cross machines. Locking across hosts is a job for
@@ -74,9 +82,13 @@ mod shm_safe;
 mod sync;
 mod sys;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", shmsync_loom))]
 pub mod futex;
+#[cfg(not(shmsync_loom))]
 pub mod pthread;
+
+#[cfg(shmsync_loom)]
+pub use sync::loom::api as loom;
 
 /// The backend-generic types behind the per-backend aliases
 /// ([`futex`], [`pthread`]) and the crate-level defaults.
@@ -84,7 +96,7 @@ pub mod generic {
     pub use crate::backend::{Acquired, RawCondvar, RawMutex};
     pub use crate::condvar::ShmCondvar;
     pub use crate::mutex::{ShmMutex, ShmMutexGuard};
-    pub use crate::sys::time::Deadline;
+    pub use crate::sync::Deadline;
 }
 
 pub use backend::BackendId;
@@ -93,9 +105,9 @@ pub use region::{ShmBox, ShmOptions, ShmRef, SysvKey};
 pub use shm_safe::ShmSafe;
 pub use shmsync_derive::ShmSafe;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", shmsync_loom))]
 pub use futex::{ShmCondvar, ShmMutex, ShmMutexGuard};
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", shmsync_loom)))]
 pub use pthread::{ShmCondvar, ShmMutex, ShmMutexGuard};
 
 #[doc(hidden)]

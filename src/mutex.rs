@@ -1,16 +1,15 @@
 //! `ShmMutex<T>` and its guard, written once over a backend's [`RawMutex`].
 
-use core::cell::UnsafeCell;
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::Duration;
 
 use crate::backend::{Acquired, RawMutex};
 use crate::shm_safe::fingerprint;
-use crate::sync::{AtomicU32, Ordering};
-use crate::sys::time::Deadline;
+use crate::sync::{Access, AtomicU32, DataCell, Deadline, Ordering};
 use crate::ShmSafe;
 
 /// A mutual-exclusion lock that works across processes sharing memory, generic over its
@@ -37,7 +36,7 @@ pub struct ShmMutex<T, R> {
     raw: R,
     /// 1 when poisoned, 0 otherwise; read and written under the lock or by `clear_poison`.
     poison: AtomicU32,
-    data: UnsafeCell<T>,
+    data: DataCell<T>,
 }
 
 // SAFETY: the lock hands out `&mut T` to one holder at a time; `T: Send` lets that holder be
@@ -74,13 +73,33 @@ impl<T: ShmSafe, R: RawMutex> ShmMutex<T, R> {
     /// let m = shmsync::ShmMutex::new([0u8; 16]);
     /// assert_eq!(m.lock().unwrap()[3], 0);
     /// ```
+    #[cfg(not(shmsync_loom))]
     pub const fn new(value: T) -> Self {
+        Self::unmade(value)
+    }
+
+    /// Creates an unlocked mutex holding `value`.
+    ///
+    /// Under `--cfg shmsync_loom` this is not a `const fn`: it makes the loom objects behind
+    /// the mutex, so that their creation happens before any other model thread uses them (a
+    /// `static` mutex would outlive the model's executions anyway).
+    #[cfg(shmsync_loom)]
+    pub fn new(value: T) -> Self {
+        let m = Self::unmade(value);
+        m.raw.make_model_objects();
+        m.poison.make();
+        m.data.make();
+        m
+    }
+
+    /// The mutex as `const` code can build it.
+    const fn unmade(value: T) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = T::ASSERT_NO_DROP;
         ShmMutex {
             raw: R::INIT,
             poison: AtomicU32::new(0),
-            data: UnsafeCell::new(value),
+            data: DataCell::new(value),
         }
     }
 }
@@ -243,6 +262,7 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
         let guard = ShmMutexGuard {
             mutex: self,
             panicking: std::thread::panicking(),
+            access: self.data.access(),
             _not_send: PhantomData,
         };
         if self.is_poisoned() {
@@ -297,6 +317,8 @@ pub struct ShmMutexGuard<'a, T, R: RawMutex> {
     mutex: &'a ShmMutex<T, R>,
     /// Whether this thread was already panicking when it locked.
     panicking: bool,
+    /// This guard's access to the value (reported to loom under `--cfg shmsync_loom`).
+    access: Access,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -304,9 +326,13 @@ pub struct ShmMutexGuard<'a, T, R: RawMutex> {
 unsafe impl<T: Sync, R: RawMutex> Sync for ShmMutexGuard<'_, T, R> {}
 
 impl<'a, T, R: RawMutex> ShmMutexGuard<'a, T, R> {
-    /// The mutex this guard holds.
-    pub(crate) fn mutex(&self) -> &'a ShmMutex<T, R> {
-        self.mutex
+    /// Ends the guard without unlocking: the lock stays held by this thread, which now
+    /// answers for it (a condition-variable wait unlocks and re-locks it; a simulated death
+    /// never does).
+    pub(crate) fn leak(self) -> &'a ShmMutex<T, R> {
+        let mut this = ManuallyDrop::new(self);
+        this.access.end();
+        this.mutex
     }
 }
 
@@ -331,6 +357,8 @@ impl<T, R: RawMutex> Drop for ShmMutexGuard<'_, T, R> {
         if !self.panicking && std::thread::panicking() {
             self.mutex.poison.store(1, Ordering::Relaxed);
         }
+        // The access ends before the next holder's can begin.
+        self.access.end();
         // SAFETY: the guard proves this thread holds the lock.
         unsafe { self.mutex.raw.unlock() };
     }

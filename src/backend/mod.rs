@@ -4,12 +4,14 @@
 //! [`ShmCondvar`](crate::generic::ShmCondvar) are written once over the sealed [`RawMutex`]
 //! and [`RawCondvar`] traits; each backend module implements them.
 
-use crate::sys::time::Deadline;
+use crate::sync::Deadline;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", shmsync_loom))]
 pub(crate) mod futex;
+// Not under loom: its lock is the C library's, which loom cannot see into (see `shmsync::loom`).
+#[cfg(not(shmsync_loom))]
 pub(crate) mod pthread;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", shmsync_loom))]
 pub(crate) mod seq_condvar;
 
 /// Identifies a backend in a segment header and a layout fingerprint.
@@ -114,6 +116,10 @@ pub unsafe trait RawMutex: Sealed + Send + Sync + Sized + 'static {
     ///
     /// - The calling thread holds the lock.
     unsafe fn unlock(&self);
+    /// Makes the loom objects behind `INIT` (under `--cfg shmsync_loom` only).
+    #[cfg(shmsync_loom)]
+    #[doc(hidden)]
+    fn make_model_objects(&self);
 }
 
 /// A raw process-shared condition variable paired with [`RawMutex`] `Self::Mutex`.
@@ -142,4 +148,8 @@ pub unsafe trait RawCondvar: Sealed + Send + Sync + Sized + 'static {
     fn notify_one(&self);
     /// Wakes every waiter.
     fn notify_all(&self);
+    /// Makes the loom objects behind `INIT` (under `--cfg shmsync_loom` only).
+    #[cfg(shmsync_loom)]
+    #[doc(hidden)]
+    fn make_model_objects(&self);
 }

@@ -9,8 +9,7 @@
 
 use crate::backend::{Acquired, RawCondvar, RawMutex, Sealed};
 use crate::sync::futex::{self, Wake};
-use crate::sync::{AtomicU32, Ordering};
-use crate::sys::time::Deadline;
+use crate::sync::{AtomicU32, Deadline, Ordering};
 
 /// A futex sequence counter usable with any raw mutex `M`.
 #[repr(C)]
@@ -50,5 +49,10 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     fn notify_all(&self) {
         self.seq.fetch_add(1, Ordering::Relaxed);
         futex::wake_all(&self.seq);
+    }
+
+    #[cfg(shmsync_loom)]
+    fn make_model_objects(&self) {
+        self.seq.make();
     }
 }

@@ -16,7 +16,8 @@ use std::mem::{align_of, size_of};
 use std::time::Duration;
 
 use crate::backend::describe_backends;
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::native::{futex, AtomicU32};
+use crate::sync::Ordering;
 use crate::sys::error::invalid_data;
 use crate::sys::process::{self, Identity, PID_MASK};
 use crate::sys::time::Deadline;
@@ -141,7 +142,7 @@ pub(crate) unsafe fn finish_init(base: *mut u8) {
     let state = unsafe { &(*base.cast::<Header>()).state };
     state.store(READY, Ordering::Release);
     #[cfg(target_os = "linux")]
-    crate::sync::futex::wake_all(state);
+    futex::wake_all(state);
 }
 
 /// What an opener can learn about a segment's creator apart from the header: for POSIX
@@ -276,7 +277,7 @@ fn not_ready(
 fn wait_for_change(state: &AtomicU32, observed: u32, until: Option<Deadline>) {
     let poll = Deadline::after(POLL).expect("10 ms fits in a timespec");
     #[cfg(target_os = "linux")]
-    crate::sync::futex::wait(state, observed, Some(poll.min(until)));
+    futex::wait(state, observed, Some(poll.min(until)));
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (state, observed, until, poll);

@@ -8,11 +8,18 @@ use crate::sys::error::last_os_error;
 /// A live mapping, released on drop.
 pub(crate) enum Mapping {
     /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: shared with children forked later.
+    #[cfg_attr(shmsync_loom, allow(dead_code))]
     Anonymous { ptr: NonNull<u8>, len: usize },
     /// A POSIX named segment (or any file) mapped `MAP_SHARED`.
     File(memmap2::MmapRaw),
     /// A System V segment attached with `shmat`.
     Sysv { ptr: NonNull<u8>, id: i32 },
+    /// Zeroed heap memory, page-aligned: `ShmBox::new` under `--cfg shmsync_loom`.
+    #[cfg(shmsync_loom)]
+    Heap {
+        ptr: NonNull<u8>,
+        layout: std::alloc::Layout,
+    },
 }
 
 /// The system's page size: every mapping starts at a multiple of it.
@@ -24,6 +31,7 @@ pub(crate) fn page_size() -> usize {
 
 impl Mapping {
     /// A fresh anonymous shared mapping of `len` zeroed bytes.
+    #[cfg_attr(shmsync_loom, allow(dead_code))]
     pub(crate) fn anonymous(len: usize) -> io::Result<Mapping> {
         // SAFETY: a new anonymous mapping at an address of the kernel's choosing touches no
         // existing memory.
@@ -46,10 +54,23 @@ impl Mapping {
         Ok(Mapping::Anonymous { ptr, len })
     }
 
+    /// `len` zeroed, page-aligned bytes of heap memory, for loom models.
+    #[cfg(shmsync_loom)]
+    pub(crate) fn heap(len: usize) -> io::Result<Mapping> {
+        let layout = std::alloc::Layout::from_size_align(len, page_size())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: `layout` has a non-zero size (callers ask for at least one byte).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).ok_or(io::ErrorKind::OutOfMemory)?;
+        Ok(Mapping::Heap { ptr, layout })
+    }
+
     /// The first byte of the mapping.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         match self {
             Mapping::Anonymous { ptr, .. } | Mapping::Sysv { ptr, .. } => ptr.as_ptr(),
+            #[cfg(shmsync_loom)]
+            Mapping::Heap { ptr, .. } => ptr.as_ptr(),
             Mapping::File(map) => map.as_mut_ptr(),
         }
     }
@@ -68,6 +89,8 @@ impl Mapping {
             Mapping::Anonymous { .. } => "anonymous",
             Mapping::File(_) => "posix",
             Mapping::Sysv { .. } => "sysv",
+            #[cfg(shmsync_loom)]
+            Mapping::Heap { .. } => "heap",
         }
     }
 }
@@ -88,6 +111,12 @@ impl Drop for Mapping {
                 debug_assert_eq!(rc, 0, "shmdt failed");
             }
             Mapping::File(_) => {}
+            #[cfg(shmsync_loom)]
+            Mapping::Heap { ptr, layout } => {
+                // SAFETY: allocated by `heap` with this layout; no reference into it
+                // outlives the owning `ShmBox`.
+                unsafe { std::alloc::dealloc(ptr.as_ptr(), *layout) };
+            }
         }
     }
 }

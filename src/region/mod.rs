@@ -63,6 +63,9 @@ impl<T: ShmSafe> ShmBox<T> {
     /// Moves `value` into anonymous `MAP_SHARED` memory, shared with every child forked after
     /// this call.
     ///
+    /// Under `--cfg shmsync_loom` the value goes into heap memory instead, and the named,
+    /// System V and placement functions return an `Unsupported` error (see `shmsync::loom`).
+    ///
     /// # Errors
     ///
     /// The OS error of `mmap` (for example `OutOfMemory`).
@@ -79,7 +82,12 @@ impl<T: ShmSafe> ShmBox<T> {
         let align = core::mem::align_of::<T>();
         // Mappings are page-aligned; a T aligned more strictly gets room to be moved up.
         let slack = if align > map::page_size() { align } else { 0 };
-        let mapping = Mapping::anonymous(core::mem::size_of::<T>().max(1) + slack)?;
+        let len = core::mem::size_of::<T>().max(1) + slack;
+        #[cfg(not(shmsync_loom))]
+        let mapping = Mapping::anonymous(len)?;
+        // A model has no `fork`: heap memory stands in (see `shmsync::loom`).
+        #[cfg(shmsync_loom)]
+        let mapping = Mapping::heap(len)?;
         let offset = mapping.as_ptr().align_offset(align);
         // SAFETY: `offset < align <= slack` (or 0), so the T lies within the fresh mapping.
         let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
@@ -164,6 +172,23 @@ impl<T: ShmSafe> ShmBox<T> {
     pub fn sysv_id(&self) -> Option<i32> {
         self.mapping.sysv_id()
     }
+}
+
+/// Named, System V and placed segments need memory that other processes map; a loom model
+/// (`--cfg shmsync_loom`) has no other process, so they return `Unsupported` there.
+#[cfg(not(shmsync_loom))]
+#[inline]
+fn segments_supported(_what: &str) -> io::Result<()> {
+    Ok(())
+}
+
+/// See the native version: under loom every segment but `ShmBox::new`'s is `Unsupported`.
+#[cfg(shmsync_loom)]
+fn segments_supported(what: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what}: shared-memory segments are not modelled under --cfg shmsync_loom; use ShmBox::new or an Arc"),
+    ))
 }
 
 /// Refuses a `T` aligned beyond the page size for a segment that each process maps at an

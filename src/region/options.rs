@@ -117,6 +117,7 @@ impl ShmOptions {
     ///
     /// See [`ShmOptions`].
     pub fn create<T: ShmSafe>(&self, name: &str, value: T) -> io::Result<ShmBox<T>> {
+        super::segments_supported("ShmOptions::create")?;
         posix::create(self, name, value)
     }
 
@@ -133,6 +134,7 @@ impl ShmOptions {
     ///
     /// See [`ShmOptions`].
     pub fn open<T: ShmSafe>(&self, name: &str) -> io::Result<ShmBox<T>> {
+        super::segments_supported("ShmOptions::open")?;
         posix::open(self, name)
     }
 
@@ -170,6 +172,7 @@ impl ShmOptions {
         name: &str,
         init: impl FnOnce() -> T,
     ) -> io::Result<ShmBox<T>> {
+        super::segments_supported("ShmOptions::open_or_create")?;
         posix::open_or_create(self, name, init)
     }
 
@@ -189,6 +192,7 @@ impl ShmOptions {
     /// b.sysv_remove().unwrap();
     /// ```
     pub fn sysv_create<T: ShmSafe>(&self, key: SysvKey, value: T) -> io::Result<ShmBox<T>> {
+        super::segments_supported("ShmOptions::sysv_create")?;
         sysv::create(self, key, value)
     }
 
@@ -210,6 +214,7 @@ impl ShmOptions {
     /// created.sysv_remove().unwrap();
     /// ```
     pub fn sysv_open<T: ShmSafe>(&self, key: SysvKey) -> io::Result<ShmBox<T>> {
+        super::segments_supported("ShmOptions::sysv_open")?;
         sysv::open(self, key)
     }
 
@@ -243,6 +248,7 @@ impl ShmOptions {
         key: SysvKey,
         init: impl FnOnce() -> T,
     ) -> io::Result<ShmBox<T>> {
+        super::segments_supported("ShmOptions::sysv_open_or_create")?;
         sysv::open_or_create(self, key, init)
     }
 
@@ -265,6 +271,7 @@ impl ShmOptions {
     /// created.sysv_remove().unwrap();
     /// ```
     pub fn sysv_attach<T: ShmSafe>(&self, shmid: i32) -> io::Result<ShmBox<T>> {
+        super::segments_supported("ShmOptions::sysv_attach")?;
         sysv::attach(self, shmid)
     }
 
@@ -357,6 +364,7 @@ impl<T: ShmSafe> ShmBox<T> {
     /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     /// ```
     pub fn unlink(name: &str) -> io::Result<()> {
+        super::segments_supported("ShmBox::unlink")?;
         posix::unlink(name)
     }
 

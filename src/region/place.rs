@@ -116,6 +116,7 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     pub unsafe fn init(ptr: *mut u8, len: usize, value: T) -> io::Result<Self> {
         #[allow(clippy::let_unit_value)]
         let () = T::ASSERT_NO_DROP;
+        super::segments_supported("ShmRef::init")?;
         check::<T>(ptr, len)?;
         let offset = Geometry::of::<T>().offset;
         // SAFETY: `check` proved the region large and aligned enough; the caller vouches for
@@ -147,6 +148,7 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     ///
     /// See [`attach_in`](Self::attach_in).
     pub unsafe fn attach(ptr: *mut u8, len: usize) -> io::Result<Self> {
+        super::segments_supported("ShmRef::attach")?;
         check::<T>(ptr, len)?;
         let what = format!("placed region at {ptr:p}");
         // Memory the application maps itself has no creator to ask about.

@@ -106,6 +106,12 @@ unsafe impl RawMutex for RawFutexMutex {
             self.wake_one();
         }
     }
+
+    #[cfg(shmsync_loom)]
+    fn make_model_objects(&self) {
+        self.word.make();
+        self.start.make();
+    }
 }
 
 impl RawFutexMutex {

@@ -4,7 +4,7 @@
 //! (mm, address): its wakes never reach another process. Timed waits use
 //! `FUTEX_WAIT_BITSET`, whose timeout is an absolute CLOCK_MONOTONIC time.
 
-use crate::sync::AtomicU32;
+use crate::sync::native::AtomicU32;
 use crate::sys::time::Deadline;
 
 /// How a futex wait ended.
@@ -68,6 +68,7 @@ pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
 }
 
 /// Wakes one waiter of `word`.
+#[cfg_attr(shmsync_loom, allow(dead_code))]
 #[inline]
 pub(crate) fn wake_one(word: &AtomicU32) -> bool {
     wake(word, 1) > 0
