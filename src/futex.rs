@@ -13,11 +13,35 @@
 use crate::backend::futex::{RawFutexCondvar, RawFutexMutex};
 
 /// A process-shared mutex on a futex word; see [`generic::ShmMutex`](crate::generic::ShmMutex).
+///
+/// # Examples
+///
+/// ```
+/// let m = shmsync::futex::ShmMutex::new(5u32);
+/// assert_eq!(*m.lock().unwrap(), 5);
+/// ```
 pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawFutexMutex>;
 /// The guard of a futex-backend [`ShmMutex`].
+///
+/// # Examples
+///
+/// ```
+/// let m = shmsync::futex::ShmMutex::new(1u8);
+/// let guard: shmsync::futex::ShmMutexGuard<'_, u8> = m.lock().unwrap();
+/// assert_eq!(*guard, 1);
+/// ```
 pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawFutexMutex>;
 /// A process-shared condition variable on a futex sequence counter; see
 /// [`generic::ShmCondvar`](crate::generic::ShmCondvar).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let (m, cv) = (shmsync::futex::ShmMutex::new(()), shmsync::futex::ShmCondvar::new());
+/// let (_g, r) = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(1)).unwrap();
+/// assert!(r.timed_out());
+/// ```
 pub type ShmCondvar = crate::generic::ShmCondvar<RawFutexCondvar>;
 
 /// Hooks for this crate's own tests: read and forge the lock words of a futex mutex. Not part

@@ -92,6 +92,20 @@ pub use sync::loom::api as loom;
 
 /// The backend-generic types behind the per-backend aliases
 /// ([`futex`], [`pthread`]) and the crate-level defaults.
+///
+/// The raw traits are sealed: the two backends are the only implementations.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::generic::RawMutex;
+///
+/// fn backend_of<T, R: RawMutex>(_: &shmsync::generic::ShmMutex<T, R>) -> shmsync::BackendId {
+///     R::ID
+/// }
+/// let m = shmsync::pthread::ShmMutex::new(0u8);
+/// assert_eq!(backend_of(&m), shmsync::BackendId::Pthread);
+/// ```
 pub mod generic {
     pub use crate::backend::{Acquired, RawCondvar, RawMutex};
     pub use crate::condvar::ShmCondvar;

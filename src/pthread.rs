@@ -27,9 +27,33 @@
 use crate::backend::pthread::{RawPthreadCondvar, RawPthreadMutex};
 
 /// A process-shared robust pthread mutex; see [`generic::ShmMutex`](crate::generic::ShmMutex).
+///
+/// # Examples
+///
+/// ```
+/// let m = shmsync::pthread::ShmMutex::new(5u32);
+/// assert_eq!(*m.lock().unwrap(), 5);
+/// ```
 pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawPthreadMutex>;
 /// The guard of a pthread-backend [`ShmMutex`].
+///
+/// # Examples
+///
+/// ```
+/// let m = shmsync::pthread::ShmMutex::new(1u8);
+/// let guard: shmsync::pthread::ShmMutexGuard<'_, u8> = m.lock().unwrap();
+/// assert_eq!(*guard, 1);
+/// ```
 pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawPthreadMutex>;
 /// The pthread backend's condition variable; see
 /// [`generic::ShmCondvar`](crate::generic::ShmCondvar).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let (m, cv) = (shmsync::pthread::ShmMutex::new(()), shmsync::pthread::ShmCondvar::new());
+/// let (_g, r) = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(1)).unwrap();
+/// assert!(r.timed_out());
+/// ```
 pub type ShmCondvar = crate::generic::ShmCondvar<RawPthreadCondvar>;

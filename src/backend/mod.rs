@@ -76,6 +76,14 @@ pub(crate) fn describe_backends(bits: u32) -> String {
 }
 
 /// How a lock was acquired.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::generic::Acquired;
+/// // The public API turns `OwnerDied` into a poisoned lock.
+/// assert_ne!(Acquired::Clean, Acquired::OwnerDied);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acquired {
     /// From an owner that released it.
@@ -90,6 +98,18 @@ mod sealed {
 pub(crate) use sealed::Sealed;
 
 /// A raw process-shared lock living in shared memory.
+///
+/// Sealed: implemented by the two backends only; the public types are written over it.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::generic::{RawMutex, ShmMutex};
+/// fn backend_name<T, R: RawMutex>(_: &ShmMutex<T, R>) -> &'static str {
+///     R::ID.name()
+/// }
+/// assert_eq!(backend_name(&shmsync::futex::ShmMutex::new(0u8)), "futex");
+/// ```
 ///
 /// # Safety
 ///
@@ -123,6 +143,18 @@ pub unsafe trait RawMutex: Sealed + Send + Sync + Sized + 'static {
 }
 
 /// A raw process-shared condition variable paired with [`RawMutex`] `Self::Mutex`.
+///
+/// Sealed: implemented by the two backends only.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::generic::{RawCondvar, RawMutex};
+/// fn mutex_backend<C: RawCondvar>(_: &shmsync::generic::ShmCondvar<C>) -> shmsync::BackendId {
+///     <C::Mutex as RawMutex>::ID
+/// }
+/// assert_eq!(mutex_backend(&shmsync::futex::ShmCondvar::new()), shmsync::BackendId::Futex);
+/// ```
 ///
 /// # Safety
 ///

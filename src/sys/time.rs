@@ -5,6 +5,14 @@ use std::time::Duration;
 /// A point in time on CLOCK_MONOTONIC, as the kernel's and libc's timed waits take it.
 ///
 /// Only the crate makes these; the raw backend traits take them.
+///
+/// # Examples
+///
+/// ```
+/// // Deadlines are made inside the crate from the `Duration`s the public API takes.
+/// fn takes(_: Option<shmsync::generic::Deadline>) {}
+/// takes(None);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Deadline {
     secs: i64,
