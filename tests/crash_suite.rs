@@ -308,6 +308,53 @@ macro_rules! crash_suite {
                 assert_eq!(q.state.lock().unwrap()[1], 1);
             }
 
+            #[derive(ShmSafe)]
+            #[repr(C)]
+            struct Doomed {
+                lock: ShmMutex<u64>,
+                held: AtomicU64,
+                die: AtomicU64,
+            }
+
+            /// Regression: early wake-ups (EINTR from a signal without SA_RESTART) arriving
+            /// faster than the owner-probe interval used to postpone the probe forever.
+            #[test]
+            fn a_dead_owner_is_found_while_signals_keep_interrupting_the_waiter() {
+                let s = ShmBox::new(Doomed { lock: ShmMutex::new(0), held: AtomicU64::new(0), die: AtomicU64::new(0) }).unwrap();
+                interrupt_with(libc::SIGUSR1);
+                let holder = fork(|| {
+                    std::mem::forget(s.lock.lock().unwrap());
+                    s.held.store(1, Ordering::SeqCst);
+                    if wait_until(Duration::from_secs(30), || s.die.load(Ordering::SeqCst) == 1) { 0 } else { 1 }
+                });
+                assert!(wait_until(Duration::from_secs(10), || s.held.load(Ordering::SeqCst) == 1));
+                let tid = std::sync::OnceLock::new();
+                std::thread::scope(|scope| {
+                    let waiter = scope.spawn(|| {
+                        // SAFETY: pthread_self has no preconditions.
+                        tid.set(unsafe { libc::pthread_self() }).unwrap();
+                        s.lock.lock().is_err()
+                    });
+                    assert!(wait_until(Duration::from_secs(10), || tid.get().is_some()));
+                    let tid = *tid.get().unwrap();
+                    let started = Instant::now();
+                    let deadline = started + Duration::from_secs(20);
+                    while !waiter.is_finished() && Instant::now() < deadline {
+                        // SAFETY: the waiter thread is alive (not finished), so `tid` names it.
+                        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+                        // Let the waiter's probe interval grow to its longest before the owner
+                        // dies; the signals keep coming every 2 ms either way.
+                        if started.elapsed() > Duration::from_millis(300) {
+                            s.die.store(1, Ordering::SeqCst);
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    assert!(waiter.is_finished(), "the waiter never noticed its owner's death");
+                    assert!(waiter.join().unwrap(), "the dead owner's lock came back unpoisoned");
+                });
+                holder.join();
+            }
+
             #[test]
             fn one_segment_mapped_twice_shares_one_lock() {
                 let name = common::unique_name(concat!("twice-", stringify!($backend)));

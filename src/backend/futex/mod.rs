@@ -198,14 +198,14 @@ impl RawFutexMutex {
                 }
             }
             let wake_by = patrol.next_wake(state & !CONTENDED, deadline);
-            if futex::wait(&self.word, state, wake_by) == Wake::Woken {
-                continue;
+            let timed_out = futex::wait(&self.word, state, wake_by) == Wake::TimedOut;
+            if patrol.probe_due(timed_out) {
+                let start = self.start.load(Ordering::Relaxed);
+                if patrol.owner_is_dead(state, start) && self.take_over(me, state) {
+                    return Some(Acquired::OwnerDied);
+                }
             }
-            let start = self.start.load(Ordering::Relaxed);
-            if patrol.owner_is_dead(state, start) && self.take_over(me, state) {
-                return Some(Acquired::OwnerDied);
-            }
-            if deadline.is_some_and(Deadline::passed) {
+            if timed_out && deadline.is_some_and(Deadline::passed) {
                 return None;
             }
         }

@@ -146,6 +146,9 @@ pub(super) struct Patrol {
     owner: u32,
     /// When the current owner was first found suspect.
     suspect_since: Option<Deadline>,
+    /// When the next probe is due; kept across early wake-ups (signals, spurious wakes), so
+    /// that a stream of them cannot postpone the probe forever.
+    check: Option<Deadline>,
 }
 
 /// The first sleep between two probes of the same owner.
@@ -159,6 +162,7 @@ impl Patrol {
             interval: FIRST_CHECK,
             owner: 0,
             suspect_since: None,
+            check: None,
         }
     }
 
@@ -169,12 +173,25 @@ impl Patrol {
             *self = Patrol::new();
             self.owner = owner;
         }
-        let check = Deadline::now().plus(self.interval);
-        self.interval = (self.interval * 2).min(MAX_CHECK);
-        match check {
+        if self.check.is_none() {
+            self.check = Deadline::now().plus(self.interval);
+            self.interval = (self.interval * 2).min(MAX_CHECK);
+        }
+        match self.check {
             Some(check) => Some(check.min(deadline)),
             None => deadline,
         }
+    }
+
+    /// Whether to probe the owner now, after a wait that `timed_out` or not: when the wait
+    /// timed out, or when the scheduled probe time has come even though the wait returned
+    /// early (EINTR, a spurious or stale wake). Consumes the scheduled probe.
+    pub(super) fn probe_due(&mut self, timed_out: bool) -> bool {
+        let due = timed_out || self.check.map_or(true, Deadline::passed);
+        if due {
+            self.check = None;
+        }
+        due
     }
 
     /// Whether the owner of the held word `state` is dead, counting a suspect as dead once
