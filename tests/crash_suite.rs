@@ -502,4 +502,40 @@ mod futex_narrow_windows {
         waiter.join();
         assert_eq!(*scene.lock.lock().unwrap(), 1);
     }
+
+    /// Regression: an owner stopped between its compare-exchange and its start-time store
+    /// (SIGSTOP, a debugger) used to be judged a reused PID after 1 s and robbed.
+    #[test]
+    fn an_owner_stopped_before_writing_its_start_time_is_never_robbed() {
+        let scene = ShmBox::new(Scene {
+            lock: ShmMutex::new(0),
+            waiting: AtomicU64::new(0),
+        })
+        .unwrap();
+        // A live process that will own the forged word, then be stopped.
+        let owner = fork(|| {
+            // SAFETY: pause only sleeps until a signal arrives.
+            unsafe { libc::pause() };
+            0
+        });
+        let pid = owner.pid() as u32;
+        let start = hooks::start_of(pid).expect("the owner is alive");
+        owner.signal(libc::SIGSTOP);
+        let other_tag_start = (0..=u32::MAX)
+            .map(|s| start ^ s)
+            .find(|&s| s != 0 && hooks::owner_bits(pid, s) != hooks::owner_bits(pid, start))
+            .unwrap();
+        for stale_start in [0, other_tag_start] {
+            // The word names the owner; the start word is blank or an earlier owner's.
+            hooks::forge(&scene.lock, hooks::owner_bits(pid, start), stale_start);
+            let attempt = scene.lock.try_lock_for(Duration::from_millis(1500));
+            assert!(
+                matches!(attempt, Err(std::sync::TryLockError::WouldBlock)),
+                "a live owner was robbed (start word {stale_start:#x})"
+            );
+        }
+        hooks::forge(&scene.lock, 0, 0);
+        owner.signal(libc::SIGCONT);
+        assert_eq!(owner.kill(), Exit::Signal(libc::SIGKILL));
+    }
 }

@@ -102,6 +102,9 @@ unsafe impl RawMutex for RawFutexMutex {
 
     #[inline]
     unsafe fn unlock(&self) {
+        // Blank the start word while still the owner, so that an owner found between a later
+        // lock's compare-exchange and its start store is never mistaken for a reused PID.
+        self.start.store(0, Ordering::Relaxed);
         if self.word.swap(UNLOCKED, Ordering::Release) & CONTENDED != 0 {
             self.wake_one();
         }

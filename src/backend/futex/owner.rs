@@ -95,6 +95,10 @@ pub(super) fn judge(state: u32, start_word: u32) -> Verdict {
         Probe::Alive { start } if tag == 0 || start == 0 => Verdict::Alive,
         Probe::Alive { start } if tag_of(start) != tag => Verdict::Dead,
         Probe::Alive { start } if start == start_word => Verdict::Alive,
+        // The start word is blank (cleared by the last unlock) or was written by an earlier
+        // owner with another tag: this owner took the lock and has not written its start
+        // time yet. It is alive however long that takes (it may be stopped there).
+        Probe::Alive { .. } if start_word == 0 || tag_of(start_word) != tag => Verdict::Alive,
         Probe::Alive { .. } => Verdict::Suspect,
     }
 }
