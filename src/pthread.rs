@@ -11,9 +11,20 @@
 //!
 //! Only Linux is tested. FreeBSD has robust mutexes, so owner death poisons there too. macOS
 //! has no robust mutexes: a process that dies holding the lock leaves it locked for good and
-//! nothing is poisoned; it also has no `pthread_mutex_timedlock`, so `try_lock_for` retries `trylock` with short sleeps. Outside
+//! nothing is poisoned; it also has no `pthread_mutex_timedlock`, so `try_lock_for` retries
+//! `trylock` with short sleeps. Outside
 //! glibc, timed locks take CLOCK_REALTIME and the remaining time is converted once. Whether a
 //! waiter killed inside a `pthread_cond_t` wait disturbs others is up to the C library.
+//!
+//! # Leaked guards
+//!
+//! glibc keeps each robust mutex a thread holds on a per-thread list linked through the
+//! mutexes themselves, and writes through it. A guard leaked with `mem::forget` leaves its
+//! mutex on that list, so the mutex's memory must stay put: a [`ShmBox`](crate::ShmBox)
+//! holding pthread-backend primitives checks the lists when it drops and keeps its memory
+//! mapped if any entry points into it. A pthread `ShmMutex` elsewhere (a local variable, a
+//! `Box`, memory placed with [`ShmRef`](crate::ShmRef)) must not be moved or freed while a
+//! leaked guard holds it. The futex backend has no such rule.
 //!
 //! # Examples
 //!

@@ -539,3 +539,55 @@ mod futex_narrow_windows {
         assert_eq!(owner.kill(), Exit::Signal(libc::SIGKILL));
     }
 }
+
+mod pthread_leaked_guards {
+    use super::*;
+
+    /// Whether the page holding `addr` is mapped (`mincore` fails with ENOMEM otherwise).
+    fn is_mapped(addr: usize) -> bool {
+        let page = addr & !4095;
+        let mut residency = 0u8;
+        // SAFETY: mincore only inspects the address and writes one byte into `residency`.
+        unsafe { libc::mincore(page as *mut libc::c_void, 1, &mut residency) == 0 }
+    }
+    use shmsync::pthread::ShmMutex;
+    use shmsync::ShmBox;
+
+    /// Regression: a pthread mutex whose guard was leaked stays on glibc's robust list; once
+    /// its box was unmapped, locking another robust mutex wrote a list pointer into whatever
+    /// memory was mapped at the old address next (or crashed).
+    #[test]
+    fn dropping_a_box_whose_pthread_guard_was_leaked_corrupts_nothing() {
+        // In a child: a crash there is a failed exit status, not a dead test harness.
+        fork(|| {
+            let leaked = ShmBox::new(ShmMutex::new(0u64)).unwrap();
+            let leaked_at = &*leaked as *const _ as usize;
+            std::mem::forget(leaked.lock().unwrap());
+            drop(leaked);
+            // Kept mapped: glibc's robust list still points into it.
+            if !is_mapped(leaked_at) {
+                return 2;
+            }
+            // A box whose guards were all dropped is unmapped as usual.
+            let clean = ShmBox::new(ShmMutex::new(0u64)).unwrap();
+            let clean_at = &*clean as *const _ as usize;
+            *clean.lock().unwrap() += 1;
+            drop(clean);
+            if is_mapped(clean_at) {
+                return 3;
+            }
+            let fillers: Vec<_> = (0..8).map(|_| ShmBox::new([0u8; 4096]).unwrap()).collect();
+            let other = ShmBox::new(ShmMutex::new(0u64)).unwrap();
+            for _ in 0..3 {
+                *other.lock().unwrap() += 1;
+            }
+            let untouched = fillers.iter().all(|f| f.iter().all(|&b| b == 0));
+            if untouched && *other.lock().unwrap() == 3 {
+                0
+            } else {
+                1
+            }
+        })
+        .join();
+    }
+}

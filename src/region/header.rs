@@ -16,7 +16,9 @@ use std::mem::{align_of, size_of};
 use std::time::Duration;
 
 use crate::backend::describe_backends;
-use crate::sync::native::{futex, AtomicU32};
+#[cfg(target_os = "linux")]
+use crate::sync::native::futex;
+use crate::sync::native::AtomicU32;
 use crate::sync::Ordering;
 use crate::sys::error::invalid_data;
 use crate::sys::process::{self, Identity, PID_MASK};

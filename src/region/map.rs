@@ -12,8 +12,12 @@ pub(crate) enum Mapping {
     Anonymous { ptr: NonNull<u8>, len: usize },
     /// A POSIX named segment (or any file) mapped `MAP_SHARED`.
     File(memmap2::MmapRaw),
-    /// A System V segment attached with `shmat`.
-    Sysv { ptr: NonNull<u8>, id: i32 },
+    /// A System V segment of `len` bytes attached with `shmat`.
+    Sysv {
+        ptr: NonNull<u8>,
+        id: i32,
+        len: usize,
+    },
     /// Zeroed heap memory, page-aligned: `ShmBox::new` under `--cfg shmsync_loom`.
     #[cfg(shmsync_loom)]
     Heap {
@@ -91,6 +95,20 @@ impl Mapping {
             Mapping::Sysv { .. } => "sysv",
             #[cfg(shmsync_loom)]
             Mapping::Heap { .. } => "heap",
+        }
+    }
+}
+
+impl Mapping {
+    /// The mapped range: its first byte and its length.
+    pub(crate) fn span(&self) -> (usize, usize) {
+        match self {
+            Mapping::Anonymous { ptr, len } | Mapping::Sysv { ptr, len, .. } => {
+                (ptr.as_ptr() as usize, *len)
+            }
+            Mapping::File(map) => (map.as_mut_ptr() as usize, map.len()),
+            #[cfg(shmsync_loom)]
+            Mapping::Heap { ptr, layout } => (ptr.as_ptr() as usize, layout.size()),
         }
     }
 }

@@ -15,6 +15,7 @@ mod named;
 mod options;
 mod place;
 mod posix;
+mod robust;
 mod sysv;
 
 pub use options::ShmOptions;
@@ -50,7 +51,7 @@ use map::Mapping;
 /// ```
 pub struct ShmBox<T: ShmSafe> {
     value: NonNull<T>,
-    mapping: Mapping,
+    mapping: core::mem::ManuallyDrop<Mapping>,
     _owns: PhantomData<T>,
 }
 
@@ -107,7 +108,7 @@ impl<T: ShmSafe> ShmBox<T> {
         let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
         ShmBox {
             value: NonNull::new(ptr).expect("mappings are never at address 0"),
-            mapping,
+            mapping: core::mem::ManuallyDrop::new(mapping),
             _owns: PhantomData,
         }
     }
@@ -203,6 +204,24 @@ fn check_segment_align<T>(what: &str) -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+impl<T: ShmSafe> Drop for ShmBox<T> {
+    /// Unmaps (or detaches) the memory; the shared value's destructor never runs.
+    ///
+    /// Memory holding pthread-backend mutexes stays mapped (is leaked) when a thread's robust
+    /// list may still point into it: a mutex whose guard was leaked with `mem::forget` stays
+    /// on glibc's list, which glibc and the kernel write through (see `docs/design.md`).
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and nothing uses the mapping afterwards.
+        let mapping = unsafe { core::mem::ManuallyDrop::take(&mut self.mapping) };
+        let (start, len) = mapping.span();
+        if T::BACKENDS & crate::BackendId::Pthread.bit() != 0 && robust::may_be_listed(start, len) {
+            core::mem::forget(mapping);
+        } else {
+            drop(mapping);
+        }
+    }
 }
 
 impl<T: ShmSafe> Deref for ShmBox<T> {

@@ -96,14 +96,14 @@ fn shmget(key: SysvKey, size: usize, flags: i32, what: &str) -> io::Result<Optio
     }
 }
 
-fn shmat(id: i32, what: &str) -> io::Result<Mapping> {
+fn shmat(id: i32, len: usize, what: &str) -> io::Result<Mapping> {
     // SAFETY: attaching at an address of the kernel's choosing touches no existing memory.
     let ptr = unsafe { libc::shmat(id, core::ptr::null(), 0) };
     if ptr as isize == -1 {
         return Err(last_os_error(format_args!("{what}: shmat")));
     }
     let ptr = NonNull::new(ptr.cast()).expect("shmat does not return address 0");
-    Ok(Mapping::Sysv { ptr, id })
+    Ok(Mapping::Sysv { ptr, id, len })
 }
 
 pub(crate) fn remove(id: i32) -> io::Result<()> {
@@ -184,7 +184,7 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     let discard = named::Discard::new(|| {
         let _ = remove(id);
     });
-    let mapping = shmat(id, what)?;
+    let mapping = shmat(id, Geometry::of::<T>().total, what)?;
     // SAFETY: the segment was just created at full size and is zero-filled; openers
     // wait for the READY state before they trust it.
     let boxed = unsafe { ShmBox::initialise(mapping, init) };
@@ -220,7 +220,7 @@ pub(crate) fn attach<T: ShmSafe>(opts: &ShmOptions, id: i32) -> io::Result<ShmBo
 fn attach_checked<T: ShmSafe>(opts: &ShmOptions, id: i32, what: &str) -> io::Result<ShmBox<T>> {
     check_segment_align::<T>(what)?;
     let len = checked_len(opts, id, what)?;
-    let mapping = shmat(id, what)?;
+    let mapping = shmat(id, len, what)?;
     // SAFETY: the segment is `len` bytes, at least a header, and is attached.
     unsafe { ShmBox::validated(mapping, len, what, opts, || creator_of(id)) }
 }
