@@ -215,7 +215,8 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
 }
 
 /// What is known about the creator of a segment in the state `observed` (EMPTY or
-/// INITIALIZING): a dead PID in the state word settles it, otherwise `creator` is asked.
+/// INITIALIZING). `creator` (the creator's `flock`, or `shm_cpid`) is asked first: it works
+/// across PID namespaces. Only when it cannot tell does the PID in the state word decide.
 fn judge(observed: u32, what: &str, creator: &mut impl FnMut() -> Creator) -> io::Result<Creator> {
     if observed == EMPTY {
         return Ok(creator());
@@ -226,10 +227,10 @@ fn judge(observed: u32, what: &str, creator: &mut impl FnMut() -> Creator) -> io
             "{what}: init state 0x{observed:08x} is not a valid state"
         )));
     }
-    if process::is_dead(Identity { pid, start: 0 }) {
-        return Ok(Creator::Gone);
+    match creator() {
+        Creator::Unknown if process::is_dead(Identity { pid, start: 0 }) => Ok(Creator::Gone),
+        verdict => Ok(verdict),
     }
-    Ok(creator())
 }
 
 /// The error for a segment whose creator is gone (or withdrew it) before publishing READY.
