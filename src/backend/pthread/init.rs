@@ -24,6 +24,7 @@
 
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::process::{self, Probe, PID_MASK};
+use crate::sys::time::Deadline;
 
 /// Nobody has started initialising: the object's bytes mean nothing.
 const UNINIT: u32 = 0;
@@ -55,17 +56,26 @@ impl LazyInit {
     #[inline]
     pub(crate) fn ensure(&self, init: impl FnOnce()) {
         if self.state.load(Ordering::Acquire) != READY {
-            self.ensure_slow(init);
+            self.ensure_slow(init, None);
         }
     }
 
+    /// Like [`ensure`](Self::ensure), but gives up (returning false) once `deadline` has
+    /// passed while a live process is still initialising: for `try_lock` (a deadline of now)
+    /// and `try_lock_for`, which must not wait on an initialiser that is stopped.
+    #[inline]
+    pub(crate) fn ensure_until(&self, init: impl FnOnce(), deadline: Deadline) -> bool {
+        self.state.load(Ordering::Acquire) == READY || self.ensure_slow(init, Some(deadline))
+    }
+
+    /// Returns whether the object is initialised (false only when `deadline` passed).
     #[cold]
-    fn ensure_slow(&self, init: impl FnOnce()) {
+    fn ensure_slow(&self, init: impl FnOnce(), deadline: Option<Deadline>) -> bool {
         let mine = INITIALIZING | process::current().pid;
         let mut seen = self.state.load(Ordering::Acquire);
         loop {
             seen = match seen {
-                READY => return,
+                READY => return true,
                 // UNINIT => INITIALIZING|me: this caller initialises.
                 UNINIT => match self.claim(UNINIT, mine) {
                     Ok(()) => return self.run(init),
@@ -78,6 +88,7 @@ impl LazyInit {
                         Err(now) => now,
                     }
                 }
+                _ if deadline.is_some_and(Deadline::passed) => return false,
                 busy => {
                     wait_while(&self.state, busy);
                     self.state.load(Ordering::Acquire)
@@ -94,11 +105,12 @@ impl LazyInit {
     }
 
     /// Runs `init` as the initialiser, then publishes `READY` and wakes the waiters.
-    fn run(&self, init: impl FnOnce()) {
+    fn run(&self, init: impl FnOnce()) -> bool {
         let reset = ResetOnUnwind(self);
         init();
         core::mem::forget(reset);
         self.publish(READY);
+        true
     }
 
     /// Stores `state` and wakes every process waiting for the initialiser.
@@ -153,6 +165,17 @@ pub(crate) fn initializing(pid: u32) -> u32 {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn try_lock_does_not_wait_for_a_live_initialiser() {
+        let word = LazyInit::new();
+        // A live process (this one) is initialising, as if stopped half-way.
+        word.force(initializing(std::process::id()));
+        let now = Deadline::now();
+        assert!(!word.ensure_until(|| panic!("must not take over a live initialiser"), now));
+        word.force(READY);
+        assert!(word.ensure_until(|| unreachable!(), now));
+    }
 
     #[test]
     fn first_caller_initialises_once() {

@@ -79,6 +79,18 @@ impl RawPthreadMutex {
         m
     }
 
+    /// [`raw`](Self::raw) for the timed calls: `None` when another, live process is still
+    /// initialising the C mutex at `deadline` (it may be stopped there).
+    #[inline]
+    fn raw_by(&self, deadline: Deadline) -> Option<*mut libc::pthread_mutex_t> {
+        let m = self.mutex.get();
+        // SAFETY: as in `raw`.
+        let ready = self
+            .init
+            .ensure_until(|| unsafe { sys::mutex_init(m) }, deadline);
+        ready.then_some(m)
+    }
+
     /// Maps the result code of a lock call: 0 and `EOWNERDEAD` mean held, `busy` (EBUSY or
     /// ETIMEDOUT) means not held; anything else is a bug and panics with `op`.
     #[inline]
@@ -153,14 +165,14 @@ unsafe impl RawMutex for RawPthreadMutex {
 
     #[inline]
     fn try_lock(&self) -> Option<Acquired> {
-        let m = self.raw();
+        let m = self.raw_by(Deadline::now())?;
         // SAFETY: `m` is initialised by `raw`.
         let rc = unsafe { libc::pthread_mutex_trylock(m) };
         self.acquired("pthread_mutex_trylock", rc, libc::EBUSY)
     }
 
     fn try_lock_until(&self, deadline: Deadline) -> Option<Acquired> {
-        let m = self.raw();
+        let m = self.raw_by(deadline)?;
         // SAFETY: `m` is initialised by `raw`.
         let rc = unsafe { sys::mutex_lock_until(m, deadline) };
         self.acquired(sys::LOCK_UNTIL, rc, libc::ETIMEDOUT)
