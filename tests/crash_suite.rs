@@ -268,6 +268,8 @@ macro_rules! crash_suite {
             #[test]
             fn signals_at_1khz_cause_no_spurious_error_and_deadlines_hold() {
                 let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
+                // Set by the child once its timed lock has returned.
+                let timed_done = ShmBox::new(AtomicU64::new(0)).unwrap();
                 let held = q.state.lock().unwrap();
                 // Installed before the fork so the child has it from its first instruction; a
                 // no-op handler in the test process itself is harmless.
@@ -276,7 +278,9 @@ macro_rules! crash_suite {
                     // Blocked `try_lock_for` under signals: times out, no earlier.
                     let started = Instant::now();
                     let timed = q.state.try_lock_for(Duration::from_millis(150));
-                    if !matches!(timed, Err(TryLockError::WouldBlock)) || started.elapsed() < Duration::from_millis(150) {
+                    let waited = started.elapsed();
+                    timed_done.store(1, Ordering::SeqCst);
+                    if !matches!(timed, Err(TryLockError::WouldBlock)) || waited < Duration::from_millis(150) {
                         return 2;
                     }
                     // Blocked `lock` under signals: returns only when the parent unlocks.
@@ -298,9 +302,11 @@ macro_rules! crash_suite {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 };
-                // Signals into the timed lock (we hold the lock for its whole timeout).
+                // Signals into the timed lock: the lock stays held until it has returned.
+                pump(&|| timed_done.load(Ordering::SeqCst) == 1);
+                // Then into the blocking `lock` for a while (pacing only: it works either way).
                 let t0 = Instant::now();
-                pump(&|| t0.elapsed() > Duration::from_millis(250));
+                pump(&|| t0.elapsed() > Duration::from_millis(100));
                 drop(held);
                 // Signals into the wait_timeout, until the child is done.
                 pump(&|| child.wait_exited(Duration::ZERO));
