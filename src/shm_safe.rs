@@ -29,6 +29,9 @@ use core::sync::atomic::{
 ///
 /// - Every field of the type, recursively, is meaningful in any process that maps the same
 ///   bytes: no pointers, references, handles or process-local ids.
+/// - Types with invalid bit patterns (`bool`, `char`, and structs holding them) rely on every
+///   process that can write the segment storing only valid values: shmsync trusts the
+///   processes that may write a segment (see the crate-level limits).
 /// - The type has a fixed layout (`#[repr(C)]` or `#[repr(transparent)]` for structs).
 /// - The type has no `Drop` impl and no drop glue.
 /// - When `FINGERPRINT` is overridden, it must change whenever the layout does. A hand-written
