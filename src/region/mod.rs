@@ -16,6 +16,7 @@ mod options;
 mod place;
 mod posix;
 mod robust;
+mod shortcuts;
 mod sysv;
 
 pub use options::ShmOptions;

@@ -1,0 +1,184 @@
+//! The `ShmBox` shortcuts for named and System V segments, with the default `ShmOptions`.
+
+use std::io;
+
+use super::{posix, sysv, ShmBox, ShmOptions, SysvKey};
+use crate::ShmSafe;
+
+impl<T: ShmSafe> ShmBox<T> {
+    /// Creates the POSIX named segment `name` (`O_EXCL`, mode `0o600`) holding `value`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad name (it must be `/` followed by up to 254 bytes without `/`),
+    /// `AlreadyExists`, `PermissionDenied`, or the OS error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmBox;
+    /// let name = format!("/shmsync-doc-create-{}", std::process::id());
+    /// let b = ShmBox::create(&name, 1u64).unwrap();
+    /// assert_eq!(ShmBox::create(&name, 2u64).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    /// ShmBox::<u64>::unlink(&name).unwrap();
+    /// # drop(b);
+    /// ```
+    pub fn create(name: &str, value: T) -> io::Result<Self> {
+        ShmOptions::new().create(name, value)
+    }
+
+    /// Opens the existing POSIX named segment `name`, validating that it holds a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PermissionDenied`, `InvalidInput`, `InvalidData` (another layout, backend
+    /// or format version, not initialised, or garbage), `TimedOut`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmBox;
+    /// let err = ShmBox::<u64>::open("/shmsync-doc-missing").unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn open(name: &str) -> io::Result<Self> {
+        ShmOptions::new().open(name)
+    }
+
+    /// Opens `name`, or creates it with `init()`; `init` runs exactly once among racing
+    /// processes and every caller sees its value.
+    ///
+    /// A segment whose creator died before it was ready is reported, not repaired: see
+    /// [`ShmOptions::open_or_create`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`create`](Self::create) and [`open`](Self::open): `InvalidData` for a segment
+    /// whose creator died before it was ready (unlink it and call again).
+    ///
+    /// # Panics
+    ///
+    /// When `init` panics, the name is unlinked and the panic goes on to the caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmBox;
+    /// let name = format!("/shmsync-doc-box-ooc-{}", std::process::id());
+    /// let b = ShmBox::open_or_create(&name, || 5i32).unwrap();
+    /// assert_eq!(*b, 5);
+    /// ShmBox::<i32>::unlink(&name).unwrap();
+    /// ```
+    pub fn open_or_create(name: &str, init: impl FnOnce() -> T) -> io::Result<Self> {
+        ShmOptions::new().open_or_create(name, init)
+    }
+
+    /// Removes the name `name`; handles already open keep working.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `PermissionDenied`, `InvalidInput`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = shmsync::ShmBox::<u8>::unlink("/shmsync-doc-nothing").unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn unlink(name: &str) -> io::Result<()> {
+        super::segments_supported("ShmBox::unlink")?;
+        posix::unlink(name)
+    }
+
+    /// Creates a System V segment for `key` holding `value`, mode `0o600`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmBox, SysvKey};
+    /// let b = ShmBox::sysv_create(SysvKey::Private, 1u8).unwrap();
+    /// b.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_create(key: SysvKey, value: T) -> io::Result<Self> {
+        ShmOptions::new().sysv_create(key, value)
+    }
+
+    /// Attaches the existing System V segment for `key`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmBox, SysvKey};
+    /// let err = ShmBox::<u8>::sysv_open(SysvKey::Key(0x5300_dead)).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn sysv_open(key: SysvKey) -> io::Result<Self> {
+        ShmOptions::new().sysv_open(key)
+    }
+
+    /// Opens the System V segment for `key`, or creates it (mode `0o600`) with `init()`;
+    /// among racing processes `init` runs exactly once and every caller sees its value.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_open_or_create`].
+    ///
+    /// # Panics
+    ///
+    /// When `init` panics, the segment is removed and the panic goes on to the caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmBox, SysvKey};
+    /// let key = SysvKey::Key((0x534a_0000 | (std::process::id() & 0xffff)) as _);
+    /// let a = ShmBox::sysv_open_or_create(key, || 1u32).unwrap();
+    /// let b = ShmBox::sysv_open_or_create(key, || 2u32).unwrap();
+    /// assert_eq!((*a, *b), (1, 1));
+    /// a.sysv_remove().unwrap();
+    /// ```
+    pub fn sysv_open_or_create(key: SysvKey, init: impl FnOnce() -> T) -> io::Result<Self> {
+        ShmOptions::new().sysv_open_or_create(key, init)
+    }
+
+    /// Attaches the System V segment with id `shmid`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ShmOptions::sysv_attach`].
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmOptions::sysv_attach`].
+    pub fn sysv_attach(shmid: i32) -> io::Result<Self> {
+        ShmOptions::new().sysv_attach(shmid)
+    }
+
+    /// Marks this box's System V segment for removal (`IPC_RMID`): it goes away once the last
+    /// process detaches; attached handles keep working.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a box that is not a System V segment; `PermissionDenied` when this
+    /// user may not remove it.
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmOptions::sysv_create`].
+    pub fn sysv_remove(&self) -> io::Result<()> {
+        match self.sysv_id() {
+            Some(id) => sysv::remove(id),
+            None => Err(crate::sys::error::invalid_input(
+                "sysv_remove: this ShmBox is not a System V segment",
+            )),
+        }
+    }
+}
