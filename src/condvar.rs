@@ -48,9 +48,9 @@ impl WaitTimeoutResult {
 ///
 /// The API is `std::sync::Condvar`'s; timeouts are measured on CLOCK_MONOTONIC. A waiter
 /// killed inside `wait` harms nothing: notifications never block and live waiters still wake.
-/// One caveat: `notify_one` wakes one waiter, and if that very waiter is killed after the
-/// kernel woke it but before it re-took the mutex, that notification is spent; when waiters
-/// may be killed and a notification must not be lost, use `notify_all` (or timed waits).
+/// If the one waiter a `notify_one` woke is killed before it re-takes the mutex, another
+/// waiter notices the notification by itself within half a second (sleeping waiters look at
+/// the condvar twice a second; such a look can end a `wait` spuriously, which std allows).
 /// Spurious wake-ups can happen, as with std.
 ///
 /// # Examples

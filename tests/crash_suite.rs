@@ -62,6 +62,17 @@ fn interrupt_with(signal: i32) {
     }
 }
 
+/// The address a process is blocked on in a `futex` system call, from `/proc/<pid>/syscall`
+/// (the system call number, then its arguments in hex); `None` when it is elsewhere.
+fn futex_wait_address(pid: i32) -> Option<usize> {
+    let line = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()?.parse::<i64>().ok()? != libc::SYS_futex {
+        return None;
+    }
+    usize::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()
+}
+
 macro_rules! crash_suite {
     ($backend:ident) => {
         mod $backend {
@@ -263,6 +274,52 @@ macro_rules! crash_suite {
                 q.state.lock().unwrap()[2] = 1;
                 q.cv.notify_all();
                 newcomer.join();
+            }
+
+            /// Regression: `notify_one` woke a waiter that was then killed before it re-took
+            /// the mutex, and the other waiter slept on forever.
+            #[test]
+            fn a_notification_spent_on_a_waiter_killed_before_relocking_is_not_lost() {
+                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
+                let cv_addr = &q.cv as *const _ as usize;
+                // Two waiters for slot 2 ("go"); each counts itself in slot 1 first.
+                let waiters: Vec<_> = (0..2)
+                    .map(|_| {
+                        fork(|| {
+                            let mut g = q.state.lock().unwrap();
+                            g[1] += 1;
+                            let g = q.cv.wait_while(g, |s| s[2] == 0).unwrap();
+                            if g[2] == 1 { 0 } else { 1 }
+                        })
+                    })
+                    .collect();
+                let pids: Vec<i32> = waiters.iter().map(|w| w.pid()).collect();
+                // Both asleep on the condvar's word.
+                assert!(wait_until(Duration::from_secs(10), || {
+                    pids.iter().all(|&p| futex_wait_address(p) == Some(cv_addr))
+                }));
+                let mut held = q.state.lock().unwrap();
+                q.cv.notify_one();
+                // The woken one now blocks on the mutex we hold: find it and kill it there.
+                let mut woken = None;
+                assert!(wait_until(Duration::from_secs(10), || {
+                    woken = pids.iter().position(|&p| {
+                        futex_wait_address(p).is_some_and(|a| a != cv_addr)
+                    });
+                    woken.is_some()
+                }));
+                let mut waiters = waiters;
+                let victim = waiters.remove(woken.unwrap());
+                assert_eq!(victim.kill(), Exit::Signal(libc::SIGKILL));
+                // The notification is spent; the survivor must still see "go".
+                held[2] = 1;
+                drop(held);
+                let mut survivor = waiters.pop().unwrap();
+                assert_eq!(
+                    survivor.wait_timeout(Duration::from_secs(10)),
+                    Some(Exit::Code(0)),
+                    "the surviving waiter never woke"
+                );
             }
 
             #[test]

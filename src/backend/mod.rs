@@ -162,8 +162,8 @@ pub unsafe trait RawMutex: Sealed + Send + Sync + Sized + 'static {
 /// - The type is `#[repr(C)]`, holds no pointer or process-local handle, and `INIT` is valid
 ///   in any process at any address.
 /// - A waiter that dies inside `wait` never makes `notify_one` or `notify_all` block, and
-///   never stops other waiters from waking on later notifications (a `notify_one` whose
-///   chosen waiter dies before re-locking is spent, as documented on `ShmCondvar`).
+///   never stops other waiters from waking (a `notify_one` whose chosen waiter dies before
+///   re-locking may reach another waiter late, but reaches it).
 pub unsafe trait RawCondvar: Sealed + Send + Sync + Sized + 'static {
     /// The mutex this condition variable works with.
     type Mutex: RawMutex;

@@ -6,10 +6,20 @@
 //! waiter's read, the notifier's change was made before the waiter took the mutex and the
 //! waiter saw it; otherwise the futex wait finds the counter changed and returns at once. No
 //! waiter has state in shared memory, so a waiter killed inside `wait` harms nobody.
+//!
+//! One notification can still go to waste: `notify_one` wakes one sleeper, and if that one is
+//! killed after the kernel woke it but before it re-took the mutex, the others sleep on. So a
+//! sleeper also looks at the counter by itself every [`RECHECK`]: if it moved since the sleeper
+//! went to sleep, it returns (a spurious wake-up, as condvars allow) and its caller re-checks
+//! its condition. A lost notification costs at most that long, and an idle waiter wakes twice a
+//! second, which costs nothing measurable.
 
 use crate::backend::{Acquired, RawCondvar, RawMutex, Sealed};
 use crate::sync::futex::{self, Wake};
 use crate::sync::{AtomicU32, Deadline, Ordering};
+
+/// How often a sleeping waiter checks the counter without being woken.
+const RECHECK: core::time::Duration = core::time::Duration::from_millis(500);
 
 /// A futex sequence counter usable with any raw mutex `M`.
 #[repr(C)]
@@ -37,7 +47,7 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
         let seq = self.seq.load(Ordering::Relaxed);
         // SAFETY: the caller holds `mutex`.
         unsafe { mutex.unlock() };
-        let timed_out = futex::wait(&self.seq, seq, deadline) == Wake::TimedOut;
+        let timed_out = self.sleep(seq, deadline);
         (mutex.lock(), timed_out)
     }
 
@@ -54,5 +64,28 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     #[cfg(shmsync_loom)]
     fn make_model_objects(&self) {
         self.seq.make();
+    }
+}
+
+impl<M> SeqCondvar<M> {
+    /// Sleeps while the counter reads `seq`, until woken or `deadline`; returns whether the
+    /// deadline passed. Returns early, too, when a check every [`RECHECK`] finds the counter
+    /// moved (a notification that woke someone else, who may have died since).
+    fn sleep(&self, seq: u32, deadline: Option<Deadline>) -> bool {
+        loop {
+            let until = match Deadline::now().plus(RECHECK) {
+                Some(recheck) => Some(recheck.min(deadline)),
+                None => deadline,
+            };
+            if futex::wait(&self.seq, seq, until) == Wake::Woken {
+                return false;
+            }
+            if deadline.is_some_and(Deadline::passed) {
+                return true;
+            }
+            if self.seq.load(Ordering::Relaxed) != seq {
+                return false;
+            }
+        }
     }
 }
