@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{fork, wait_until, Exit};
+use common::{fork, wait_until, Exit, Rng};
 
 /// How many times the soak variants repeat their rounds.
 fn soak() -> u32 {
@@ -16,24 +16,6 @@ fn soak() -> u32 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
-}
-
-/// A small xorshift generator: tests need varied, not secure, randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn seed() -> u64 {
@@ -111,8 +93,8 @@ macro_rules! crash_suite {
             fn churn(arena: &Arena, seed: u64) -> ! {
                 let mut rng = Rng::new(seed);
                 loop {
-                    let first = rng.below(MUTEXES as u64) as usize;
-                    let second = first + 1 + rng.below((MUTEXES - first) as u64) as usize;
+                    let first = rng.below(MUTEXES);
+                    let second = first + 1 + rng.below(MUTEXES - first);
                     let mut guards = Vec::new();
                     for i in [first, second].into_iter().filter(|&i| i < MUTEXES) {
                         let attempt = match rng.below(3) {
@@ -150,8 +132,8 @@ macro_rules! crash_suite {
                 let (mut poisoned, mut torn_seen) = (0u64, 0u64);
                 for round in 0..rounds {
                     let start = arena.progress.load(Ordering::Relaxed);
-                    let target = start + 1 + rng.below(300);
-                    let child_seed = rng.next();
+                    let target = start + 1 + rng.below(300) as u64;
+                    let child_seed = rng.next_u64();
                     // Fork a multi-threaded child that churns until it is killed.
                     let child = fork(|| {
                         let arena = &*arena;

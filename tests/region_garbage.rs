@@ -10,7 +10,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-use region_util::{Rng, Unlink, HEADER_SIZE, INITIALIZING, PID_MASK, STATE_OFFSET};
+use common::Rng;
+use region_util::{Unlink, HEADER_SIZE, INITIALIZING, PID_MASK, STATE_OFFSET};
 use shmsync::ShmOptions;
 
 /// The value every template segment holds.

@@ -160,7 +160,7 @@ fn wrong_type_garbage_and_blank_regions_are_invalid_data() {
         .map(drop)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
-    let mut rng = region_util::Rng::new(3);
+    let mut rng = common::Rng::new(3);
     map[2048..].iter_mut().for_each(|b| *b = rng.byte());
     let err = ShmRef::<u64>::attach_in(&mut map, 2048)
         .map(drop)
