@@ -220,7 +220,6 @@ impl RawFutexMutex {
     }
 
     /// The lock word and the start word, for tests.
-    #[allow(dead_code)]
     pub(crate) fn raw_state(&self) -> (u32, u32) {
         (
             self.word.load(Ordering::Relaxed),
@@ -230,7 +229,6 @@ impl RawFutexMutex {
 
     /// Overwrites both words, for tests that forge an owner. Like every write to the lock
     /// word, this is a read-modify-write, so it is ordered after every earlier one.
-    #[allow(dead_code)]
     pub(crate) fn forge_state(&self, word: u32, start: u32) {
         self.start.store(start, Ordering::Relaxed);
         self.word.swap(word, Ordering::Release);
@@ -238,13 +236,11 @@ impl RawFutexMutex {
 }
 
 /// The owner bits a process with this PID and start time writes into the lock word.
-#[allow(dead_code)]
 pub(crate) const fn owner_bits(pid: u32, start: u32) -> u32 {
     owner::word_of(pid, start)
 }
 
 /// The flag that says a locker may sleep on the word.
-#[allow(dead_code)]
 pub(crate) const CONTENDED_BIT: u32 = CONTENDED;
 
 /// The futex backend's condition variable: a shared futex sequence counter.

@@ -44,7 +44,7 @@ impl Me {
     pub(super) fn get() -> Me {
         let Identity { pid, start } = process::current();
         Me {
-            word: pid | (tag_of(start) << TAG_SHIFT),
+            word: word_of(pid, start),
             start,
         }
     }
