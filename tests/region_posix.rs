@@ -410,6 +410,14 @@ fn creator_that_died_mid_init_is_reported_not_waited_for() {
     assert_eq!(fresh.load(SeqCst), 5);
 }
 
+/// In a forked child: writes a half-initialised segment naming this process as its creator
+/// and takes the creator's lock, as a live creator would hold it; `None` if writing failed.
+fn pose_as_live_creator(name: &str) -> Option<std::fs::File> {
+    let bytes = initialising_bytes(region_util::my_pid());
+    region_util::write_raw_segment(name, &bytes).ok()?;
+    Some(region_util::hold_creator_lock(name))
+}
+
 #[test]
 fn live_creator_that_never_finishes_times_out() {
     let seg = Unlink::new("stalled");
@@ -417,11 +425,9 @@ fn live_creator_that_never_finishes_times_out() {
     // Fork: the child half-initialises the segment, holding the creator's lock, and stays
     // alive until released.
     let child = common::fork(|| {
-        let bytes = initialising_bytes(region_util::my_pid());
-        if region_util::write_raw_segment(seg.name(), &bytes).is_err() {
+        let Some(_lock) = pose_as_live_creator(seg.name()) else {
             return 1;
-        }
-        let _lock = region_util::hold_creator_lock(seg.name());
+        };
         ctl[0].store(1, SeqCst);
         if common::wait_until(common::CHILD_DEADLINE, || ctl[1].load(SeqCst) == 1) {
             0
@@ -458,11 +464,9 @@ fn opener_waiting_for_a_live_creator_sees_the_value_once_it_finishes() {
     // Fork: the child half-initialises the segment, holding the creator's lock, then
     // finishes it when told to.
     let child = common::fork(|| {
-        let bytes = initialising_bytes(region_util::my_pid());
-        if region_util::write_raw_segment(seg.name(), &bytes).is_err() {
+        let Some(_lock) = pose_as_live_creator(seg.name()) else {
             return 1;
-        }
-        let _lock = region_util::hold_creator_lock(seg.name());
+        };
         ctl[0].store(1, SeqCst);
         if !common::wait_until(STEP, || ctl[1].load(SeqCst) == 1) {
             return 2;
