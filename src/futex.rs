@@ -54,26 +54,18 @@ pub mod __test_hooks {
     /// The flag set in the lock word while a locker may sleep.
     pub const CONTENDED: u32 = futex::CONTENDED_BIT;
 
-    /// The owner bits that the process `pid` started at `start` writes into the lock word.
-    pub const fn owner_bits(pid: u32, start: u32) -> u32 {
-        futex::owner_bits(pid, start)
+    /// The liveness token the calling process writes into lock words.
+    pub fn my_token() -> u32 {
+        futex::my_token()
     }
 
-    /// The lock word and the start-time word of `m`.
+    /// The lock word and the PID word of `m`.
     pub fn state<T>(m: &ShmMutex<T>) -> (u32, u32) {
         m.raw().raw_state()
     }
 
-    /// Overwrites the lock word and the start-time word of `m`.
-    pub fn forge<T>(m: &ShmMutex<T>, word: u32, start: u32) {
-        m.raw().forge_state(word, start)
-    }
-
-    /// The low 32 bits of the start time of the live process `pid`, as the lock records it.
-    pub fn start_of(pid: u32) -> Option<u32> {
-        match crate::sys::process::probe(pid) {
-            crate::sys::process::Probe::Alive { start } => Some(start),
-            _ => None,
-        }
+    /// Overwrites the lock word and the PID word of `m`.
+    pub fn forge<T>(m: &ShmMutex<T>, word: u32, pid: u32) {
+        m.raw().forge_state(word, pid)
     }
 }

@@ -1,5 +1,5 @@
 //! Owner death in the futex backend: holders killed while others block, zombie holders,
-//! forged owners that test the PID-reuse guard, and the fork matrix.
+//! forged owners, and the fork matrix.
 
 #![cfg(target_os = "linux")]
 
@@ -139,44 +139,40 @@ fn holder_killed_right_after_acquiring_poisons() {
 }
 
 #[test]
-fn owner_dead_between_taking_the_word_and_recording_its_start_is_detected() {
+fn owner_that_exited_holding_a_forged_word_is_detected() {
     let s = shared();
-    // Fork: a child that exits at once; its pid then names no process.
-    let mut child = common::fork(|| 0);
-    let pid = child.pid() as u32;
+    // Fork: a child that publishes its liveness token and exits at once.
+    let mut child = common::fork(|| {
+        s.2[1].store(hooks::my_token(), Ordering::Release);
+        0
+    });
     assert_eq!(child.wait(), Exit::Code(0));
-    // The word names the dead child; the start word still holds a previous owner's value.
-    hooks::forge(&s.0, hooks::owner_bits(pid, 12345), 777);
+    let token = s.2[1].load(Ordering::Acquire);
+    // The word names the dead child.
+    hooks::forge(&s.0, token, 777);
     assert!(s.0.lock().is_err());
 }
 
-/// Forks a child that sleeps until killed; returns it with its pid and start time.
-fn live_bystander() -> (common::Child, u32, u32) {
-    // Fork: the child only waits for its SIGKILL.
-    let child = common::fork(|| loop {
-        // SAFETY: pause only waits for a signal.
-        unsafe { libc::pause() };
+/// Forks a child that publishes its liveness token and sleeps until killed; returns it with
+/// its token.
+fn live_bystander(s: &Shared) -> (common::Child, u32) {
+    // Fork: the child only publishes its token and waits for its SIGKILL.
+    let child = common::fork(|| {
+        s.2[1].store(hooks::my_token(), Ordering::Release);
+        loop {
+            // SAFETY: pause only waits for a signal.
+            unsafe { libc::pause() };
+        }
     });
-    let pid = child.pid() as u32;
-    let start = hooks::start_of(pid).expect("the child is alive");
-    (child, pid, start)
+    wait_flag(s, 1);
+    (child, s.2[1].load(Ordering::Acquire))
 }
 
 #[test]
-fn live_pid_with_a_wrong_tag_is_a_reused_pid_and_is_taken_over() {
+fn live_owner_named_by_a_forged_word_keeps_the_lock_until_killed() {
     let s = shared();
-    let (child, pid, start) = live_bystander();
-    // A word naming the live child but with another process's tag: the PID was reused.
-    hooks::forge(&s.0, hooks::owner_bits(pid, start.wrapping_add(1)), start);
-    assert!(matches!(s.0.try_lock(), Err(TryLockError::Poisoned(_))));
-    drop(child);
-}
-
-#[test]
-fn live_owner_with_the_right_tag_and_start_keeps_the_lock() {
-    let s = shared();
-    let (child, pid, start) = live_bystander();
-    hooks::forge(&s.0, hooks::owner_bits(pid, start), start);
+    let (child, token) = live_bystander(&s);
+    hooks::forge(&s.0, token, 0);
     assert!(matches!(s.0.try_lock(), Err(TryLockError::WouldBlock)));
     assert!(matches!(
         s.0.try_lock_for(Duration::from_millis(30)),
@@ -188,22 +184,6 @@ fn live_owner_with_the_right_tag_and_start_keeps_the_lock() {
         s.0.try_lock_for(CHILD_DEADLINE),
         Err(TryLockError::Poisoned(_))
     ));
-}
-
-#[test]
-fn live_pid_with_the_right_tag_but_another_start_is_taken_over_by_a_patient_locker() {
-    let s = shared();
-    let (child, pid, start) = live_bystander();
-    // Right tag, wrong start word: an owner mid-way through locking, or a reused PID whose
-    // tag collides. try_lock gives it the benefit of the doubt; a blocked locker does not,
-    // once the mismatch has lasted long enough.
-    hooks::forge(&s.0, hooks::owner_bits(pid, start), start.wrapping_add(255));
-    assert!(matches!(s.0.try_lock(), Err(TryLockError::WouldBlock)));
-    assert!(matches!(
-        s.0.try_lock_for(CHILD_DEADLINE),
-        Err(TryLockError::Poisoned(_))
-    ));
-    drop(child);
 }
 
 #[test]
@@ -229,14 +209,14 @@ fn forked_child_locks_under_its_own_pid_and_unlocks_cleanly() {
     let s = shared();
     // Cache this process's identity before the fork.
     drop(s.0.lock().unwrap());
+    let parent = hooks::my_token();
     // Fork: the child must not reuse the parent's cached identity.
     let child = common::fork(|| {
         let guard = s.0.lock().unwrap();
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() } as u32;
         let word = hooks::state(&s.0).0;
         drop(guard);
-        i32::from(word & !hooks::CONTENDED & ((1 << 22) - 1) != me)
+        let mine = hooks::my_token();
+        i32::from(word & !hooks::CONTENDED != mine || mine == parent)
     });
     child.join();
     assert!(s.0.lock().is_ok());

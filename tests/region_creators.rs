@@ -87,10 +87,10 @@ fn posix_creator_paused_at(name: &str, len: u64, ctl: &ShmBox<[AtomicU64; 3]>) -
 fn posix_creator_killed_between_sizing_and_header_is_reported_at_once() {
     let ctl = control();
     let seg = Unlink::new("killed-sized");
-    let child = posix_creator_paused_at(seg.name(), 72, &ctl);
+    let child = posix_creator_paused_at(seg.name(), 136, &ctl);
     assert_eq!(child.kill(), common::Exit::Signal(libc::SIGKILL));
     let before = region_util::read_segment(seg.name());
-    assert_eq!(before, vec![0; 72]);
+    assert_eq!(before, vec![0; 136]);
 
     assert_not_initialised_by_a_dead_creator(patient().open::<AtomicU64>(seg.name()).unwrap_err());
     let ran = std::cell::Cell::new(false);
@@ -116,7 +116,7 @@ fn posix_creator_killed_between_sizing_and_header_is_reported_at_once() {
 fn posix_creator_dead_but_not_reaped_after_sizing_is_reported_at_once() {
     let ctl = control();
     let seg = Unlink::new("zombie-sized");
-    let mut child = posix_creator_paused_at(seg.name(), 72, &ctl);
+    let mut child = posix_creator_paused_at(seg.name(), 136, &ctl);
     child.signal(libc::SIGKILL);
     assert!(child.wait_exited(STEP));
     assert_not_initialised_by_a_dead_creator(patient().open::<AtomicU64>(seg.name()).unwrap_err());
@@ -127,7 +127,7 @@ fn posix_creator_dead_but_not_reaped_after_sizing_is_reported_at_once() {
 fn posix_creator_paused_after_sizing_is_waited_for() {
     let ctl = control();
     let seg = Unlink::new("paused-sized");
-    let child = posix_creator_paused_at(seg.name(), 72, &ctl);
+    let child = posix_creator_paused_at(seg.name(), 136, &ctl);
     let name = seg.name().to_string();
     let opened = open_across_a_pause(
         move || patient().open::<AtomicU64>(&name).map(|b| b.load(SeqCst)),

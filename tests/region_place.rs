@@ -82,7 +82,7 @@ fn two_mappings_of_one_file_share_the_placed_value() {
 fn misaligned_too_small_and_out_of_range_regions_are_invalid_input() {
     let mut map = MmapMut::map_anon(4096).unwrap();
     let need = ShmRef::<AtomicU64>::size_for();
-    assert_eq!(need, 72);
+    assert_eq!(need, 136);
     let cases = [
         (4, "misaligned"),
         (12, "misaligned"),
@@ -156,7 +156,7 @@ fn wrong_type_garbage_and_blank_regions_are_invalid_data() {
         .map(drop)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
-    let err = ShmRef::<u64>::attach_in(&mut map, 72)
+    let err = ShmRef::<u64>::attach_in(&mut map, 136)
         .map(drop)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");

@@ -320,7 +320,7 @@ fn opener_racing_a_slow_init_closure_waits_for_the_live_creator() {
         let bytes = region_util::read_segment(seg.name());
         assert_eq!(
             region_util::state(&bytes),
-            INITIALIZING | region_util::my_pid()
+            INITIALIZING | region_util::my_token()
         );
         // ...so an opener waits for it (and times out) instead of calling it garbage.
         // Fork: the child opens with a short init timeout while this init is unfinished.
@@ -358,7 +358,7 @@ fn initialising_bytes(pid: u32) -> Vec<u8> {
 fn creator_that_dies(name: &str) -> common::Child {
     // Fork: the child creates, sizes and half-initialises the segment, then `_exit`s.
     common::fork(|| {
-        match region_util::write_raw_segment(name, &initialising_bytes(region_util::my_pid())) {
+        match region_util::write_raw_segment(name, &initialising_bytes(region_util::my_token())) {
             Ok(()) => 0,
             Err(_) => 1,
         }
@@ -413,7 +413,7 @@ fn creator_that_died_mid_init_is_reported_not_waited_for() {
 /// In a forked child: writes a half-initialised segment naming this process as its creator
 /// and takes the creator's lock, as a live creator would hold it; `None` if writing failed.
 fn pose_as_live_creator(name: &str) -> Option<std::fs::File> {
-    let bytes = initialising_bytes(region_util::my_pid());
+    let bytes = initialising_bytes(region_util::my_token());
     region_util::write_raw_segment(name, &bytes).ok()?;
     Some(region_util::hold_creator_lock(name))
 }
@@ -500,8 +500,8 @@ fn finish_by_hand(name: &str, value: u64) {
     // SAFETY: the segment file is only accessed through atomics here and in the opener.
     let map = unsafe { memmap2::MmapMut::map_mut(&file) }.unwrap();
     let base = map.as_ptr();
-    // SAFETY: offset 64 holds the 8-aligned AtomicU64 value within the mapping.
-    let slot = unsafe { &*base.add(64).cast::<AtomicU64>() };
+    // SAFETY: offset HEADER_SIZE holds the 8-aligned AtomicU64 value within the mapping.
+    let slot = unsafe { &*base.add(region_util::HEADER_SIZE).cast::<AtomicU64>() };
     slot.store(value, SeqCst);
     // SAFETY: offset 16 holds the 4-aligned state word within the mapping.
     let state = unsafe { &*base.add(region_util::STATE_OFFSET).cast::<AtomicU32>() };

@@ -172,7 +172,11 @@ fn wrong_layout_is_invalid_data() {
     let id = created.sysv_id().unwrap();
     let err = ShmBox::<i64>::sysv_open(SysvKey::Key(key)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
-    assert!(err.to_string().contains("fingerprint"), "{err}");
+    // The message names what was created and what was asked for.
+    assert!(
+        err.to_string().contains("holds `u64`") && err.to_string().contains("but `i64`"),
+        "{err}"
+    );
     let err = ShmBox::<[u32; 2]>::sysv_attach(id).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
     let err = ShmBox::<shmsync::ShmMutex<u64>>::sysv_attach(id).unwrap_err();

@@ -1,10 +1,14 @@
 //! The header in front of every named or placed segment, and its validation.
 //!
-//! Layout (64 bytes, `#[repr(C)]`, native endianness): magic, format version, header size,
+//! Layout (128 bytes, `#[repr(C)]`, native endianness): magic, format version, header size,
 //! init state, creator PID, layout fingerprint, backend set, value alignment, value offset,
-//! value size, total size. The creator writes every field, then publishes the state
-//! `INITIALIZING | pid` with Release, writes the value, then publishes `READY` with Release;
-//! openers read the state with Acquire before they trust the value.
+//! value size, total size, the creator's liveness registry (device and inode), and the value's
+//! type name (for messages only). The creator writes every field, then publishes the state
+//! `INITIALIZING | token` (its liveness token) with Release, writes the value, then publishes
+//! `READY` with Release; openers read the state with Acquire before they trust the value.
+//!
+//! Liveness tokens are only comparable between processes that use the same registry, so
+//! opening refuses (`Unsupported`) a segment whose creator used another one.
 //!
 //! While the state is not `READY`, an opener asks the kind of segment whether its creator is
 //! still at work ([`Creator`]): a named segment's creator holds it (an `flock`, or for System V
@@ -21,20 +25,20 @@ use crate::sync::native::futex;
 use crate::sync::native::AtomicU32;
 use crate::sync::Ordering;
 use crate::sys::error::invalid_data;
-use crate::sys::process::{self, Identity, PID_MASK};
+use crate::sys::liveness::{self, RegistryId, Verdict, TOKEN_MASK};
 use crate::sys::time::Deadline;
 use crate::ShmSafe;
 
 /// Identifies a shmsync segment.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
 /// Bumped whenever the header or a primitive's shared layout changes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// `state`: all zero, nothing written yet.
 const EMPTY: u32 = 0;
 /// `state`: the value is written and may be used.
 const READY: u32 = 1;
-/// `state`: the process whose PID is in the low bits is writing the value.
+/// `state`: the process whose liveness token is in the low bits is writing the value.
 const INITIALIZING: u32 = 1 << 31;
 
 /// How long a segment that is still all zero may stay so before it is called garbage: the
@@ -57,9 +61,15 @@ pub(crate) struct Header {
     value_offset: u64,
     value_size: u64,
     total_size: u64,
+    registry_dev: u64,
+    registry_ino: u64,
+    type_name: [u8; TYPE_NAME_LEN],
 }
 
-const _: () = assert!(size_of::<Header>() == 64);
+/// Bytes kept of the value's type name (NUL-padded, cut at a character boundary).
+const TYPE_NAME_LEN: usize = 48;
+
+const _: () = assert!(size_of::<Header>() == 128);
 const _: () = assert!(align_of::<Header>() == 8);
 
 /// Where a `T` goes in a segment and how large the segment is.
@@ -102,15 +112,42 @@ struct Fields {
     value_offset: u64,
     value_size: u64,
     total_size: u64,
+    registry: RegistryId,
+    type_name: [u8; TYPE_NAME_LEN],
 }
 
-/// Writes every header field for a `T` and publishes `INITIALIZING | pid` (Release).
+/// The type name of `T` as the header stores it.
+fn type_name_bytes<T>() -> [u8; TYPE_NAME_LEN] {
+    let name = core::any::type_name::<T>();
+    let mut end = name.len().min(TYPE_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut bytes = [0; TYPE_NAME_LEN];
+    bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+    bytes
+}
+
+/// A stored type name, for messages.
+fn stored_name(bytes: &[u8; TYPE_NAME_LEN]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(TYPE_NAME_LEN);
+    let name = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    if name.is_empty() {
+        "an unnamed type".to_owned()
+    } else {
+        format!("`{name}`")
+    }
+}
+
+/// Writes every header field for a `T` and publishes `INITIALIZING | token` (Release).
 ///
 /// # Safety
 ///
 /// - `base` points to at least `Geometry::of::<T>().total` writable bytes, aligned to 64 (or
 ///   to `T`'s alignment if larger), that no other process trusts yet.
-pub(crate) unsafe fn begin_init<T: ShmSafe>(base: *mut u8, me: Identity) {
+pub(crate) unsafe fn begin_init<T: ShmSafe>(base: *mut u8) {
+    let me = liveness::me();
+    let registry = liveness::registry_id();
     let geometry = Geometry::of::<T>();
     let header = base.cast::<Header>();
     let fields = Header {
@@ -125,12 +162,15 @@ pub(crate) unsafe fn begin_init<T: ShmSafe>(base: *mut u8, me: Identity) {
         value_offset: geometry.offset as u64,
         value_size: size_of::<T>() as u64,
         total_size: geometry.total as u64,
+        registry_dev: registry.dev,
+        registry_ino: registry.ino,
+        type_name: type_name_bytes::<T>(),
     };
     // SAFETY: `header` is valid for writes per this function's contract.
     unsafe { header.write(fields) };
     // SAFETY: the header was just written; its state word is a live AtomicU32.
     let state = unsafe { &(*header).state };
-    state.store(INITIALIZING | me.pid, Ordering::Release);
+    state.store(INITIALIZING | me.token, Ordering::Release);
 }
 
 /// Publishes `READY` (Release) after the value is written, and wakes waiting openers.
@@ -221,14 +261,14 @@ fn judge(observed: u32, what: &str, creator: &mut impl FnMut() -> Creator) -> io
     if observed == EMPTY {
         return Ok(creator());
     }
-    let pid = observed & !INITIALIZING;
-    if observed & INITIALIZING == 0 || pid > PID_MASK {
+    let token = observed & !INITIALIZING;
+    if observed & INITIALIZING == 0 || token == 0 || token > TOKEN_MASK {
         return Err(invalid_data(format!(
             "{what}: init state 0x{observed:08x} is not a valid state"
         )));
     }
     match creator() {
-        Creator::Unknown if process::is_dead(Identity { pid, start: 0 }) => Ok(Creator::Gone),
+        Creator::Unknown if liveness::judge(token) == Verdict::Dead => Ok(Creator::Gone),
         verdict => Ok(verdict),
     }
 }
@@ -248,9 +288,8 @@ fn abandoned(what: &str, observed: u32, verdict: Creator) -> io::Error {
         ));
     }
     invalid_data(format!(
-        "{what}: its creator (pid {}) died or gave up while initialising it; unlink it and \
-         create it again",
-        observed & !INITIALIZING
+        "{what}: its creator died or gave up while initialising it; unlink it and create it \
+         again"
     ))
 }
 
@@ -270,8 +309,7 @@ fn not_ready(
             "{what}: its creator is alive but wrote no header within {timeout:?}"
         )),
         _ => timed_out(format!(
-            "{what}: its creator (pid {}) is still initialising it after {timeout:?}",
-            observed & !INITIALIZING
+            "{what}: its creator is still initialising it after {timeout:?}"
         )),
     }
 }
@@ -309,6 +347,11 @@ unsafe fn read_fields(header: *const Header) -> Fields {
         value_offset: read!(value_offset),
         value_size: read!(value_size),
         total_size: read!(total_size),
+        registry: RegistryId {
+            dev: read!(registry_dev),
+            ino: read!(registry_ino),
+        },
+        type_name: read!(type_name),
     }
 }
 
@@ -327,10 +370,9 @@ fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()
             f.version, f.header_size
         )));
     }
-    if f.creator == 0 || f.creator > PID_MASK {
+    if f.creator == 0 {
         return Err(invalid_data(format!(
-            "{what}: creator pid {} is not a valid pid",
-            f.creator
+            "{what}: creator pid 0 is not a valid pid"
         )));
     }
     if f.backends != T::BACKENDS {
@@ -344,22 +386,28 @@ fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()
         || f.value_size != size_of::<T>() as u64
         || f.value_align != align_of::<T>() as u32
     {
-        return Err(invalid_data(format!(
-            "{what}: layout fingerprint 0x{:016x} ({} bytes, align {}), expected 0x{:016x} \
-             ({} bytes, align {})",
-            f.fingerprint,
-            f.value_size,
-            f.value_align,
-            T::FINGERPRINT,
-            size_of::<T>(),
-            align_of::<T>()
-        )));
+        return Err(layout_mismatch::<T>(f, what));
     }
     if f.value_offset != want.offset as u64 || f.total_size != want.total as u64 {
         return Err(invalid_data(format!(
             "{what}: value at offset {} in {} bytes, expected offset {} in {} bytes",
             f.value_offset, f.total_size, want.offset, want.total
         )));
+    }
+    if !liveness::compatible(f.registry) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{what}: created by a process that sees another /dev/shm (liveness registry \
+                 {}:{}, this process uses {}:{}); shmsync cannot tell whether processes there \
+                 are alive, so it will not share locks with them: share /dev/shm between the \
+                 processes (for containers, the same IPC and /dev/shm mount)",
+                f.registry.dev,
+                f.registry.ino,
+                liveness::registry_id().dev,
+                liveness::registry_id().ino
+            ),
+        ));
     }
     if len < want.total {
         return Err(invalid_data(format!(
@@ -368,4 +416,28 @@ fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()
         )));
     }
     Ok(())
+}
+
+/// The error for a segment that holds another layout than a `T`, in words: what was created
+/// and what was asked for.
+fn layout_mismatch<T: ShmSafe>(f: &Fields, what: &str) -> io::Error {
+    let created = stored_name(&f.type_name);
+    let wanted = stored_name(&type_name_bytes::<T>());
+    let same_name = created == wanted;
+    invalid_data(format!(
+        "{what}: holds {created} ({} bytes, align {}, layout 0x{:016x}), but {wanted} ({} bytes, \
+         align {}, layout 0x{:016x}) was asked for{}",
+        f.value_size,
+        f.value_align,
+        f.fingerprint,
+        size_of::<T>(),
+        align_of::<T>(),
+        T::FINGERPRINT,
+        if same_name {
+            ": the two programs declare this type differently (field types, order or array \
+             lengths)"
+        } else {
+            ""
+        }
+    ))
 }

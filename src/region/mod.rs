@@ -117,7 +117,7 @@ impl<T: ShmSafe> ShmBox<T> {
     /// Writes the header into a freshly created segment, then the value `init()` returns, and
     /// publishes it.
     ///
-    /// `init` runs after the header says `INITIALIZING | pid`, so that openers racing a slow
+    /// `init` runs after the header says `INITIALIZING | token`, so that openers racing a slow
     /// `init` wait for this live creator instead of calling the still all-zero segment garbage.
     /// A panic of `init` unwinds through here, releasing the mapping and leaving the state
     /// `INITIALIZING`; the caller's [`named::Discard`] then removes the segment.
@@ -132,7 +132,7 @@ impl<T: ShmSafe> ShmBox<T> {
         let base = mapping.as_ptr();
         let offset = header::Geometry::of::<T>().offset;
         // SAFETY: per the contract, the mapping is large enough and not yet trusted by others.
-        unsafe { header::begin_init::<T>(base, crate::sys::process::current()) };
+        unsafe { header::begin_init::<T>(base) };
         let value = init();
         // SAFETY: `offset` is aligned for T and the value fits in the mapping.
         unsafe { base.add(offset).cast::<T>().write(value) };

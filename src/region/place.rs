@@ -44,7 +44,7 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(shmsync::ShmRef::<u64>::size_for(), 72);
+    /// assert_eq!(shmsync::ShmRef::<u64>::size_for(), 136);
     /// ```
     pub const fn size_for() -> usize {
         Geometry::of::<T>().total
@@ -121,7 +121,7 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
         let offset = Geometry::of::<T>().offset;
         // SAFETY: `check` proved the region large and aligned enough; the caller vouches for
         // its validity and that no one else trusts it yet.
-        unsafe { header::begin_init::<T>(ptr, crate::sys::process::current()) };
+        unsafe { header::begin_init::<T>(ptr) };
         // SAFETY: as above; `offset` is aligned for T.
         unsafe { ptr.add(offset).cast::<T>().write(value) };
         // SAFETY: the header was written above and the value is in place.

@@ -10,7 +10,7 @@ use super::header::{Creator, Geometry, HEADER_SIZE};
 use super::map::Mapping;
 use super::{check_segment_align, named, ShmBox, ShmOptions};
 use crate::sys::error::{invalid_data, invalid_input, last_os_error, with_context};
-use crate::sys::process::{self, Probe};
+use crate::sys::liveness::{self, Verdict};
 use crate::ShmSafe;
 
 /// The key of a System V segment: a number agreed on by the processes (often from
@@ -144,8 +144,10 @@ fn is_removed(ds: &libc::shmid_ds) -> bool {
         && u32::from(ds.shm_perm.mode) & SHM_DEST != 0
 }
 
-/// Whether the creator of segment `id` (its `shm_cpid`) is still at work on it. A PID reused
-/// by a newer process reads as alive: the opener then waits for its init timeout.
+/// Whether the creator of segment `id` (its `shm_cpid`, which the kernel gives in this
+/// process's PID namespace, or 0 where the creator has no number here) is still at work on
+/// it. Only the kernel's "no such process" or "exited" counts as gone; a creator without a
+/// number here is `Unknown`, and the header's liveness token decides once it is written.
 fn creator_of(id: i32) -> Creator {
     let Ok(ds) = stat(id, "") else {
         return Creator::Unknown;
@@ -153,9 +155,10 @@ fn creator_of(id: i32) -> Creator {
     if is_removed(&ds) {
         return Creator::Withdrawn;
     }
-    match process::probe(ds.shm_cpid as u32) {
-        Probe::Dead => Creator::Gone,
-        Probe::Alive { .. } | Probe::Unknown => Creator::Working,
+    match (ds.shm_cpid, liveness::judge_visible_pid(ds.shm_cpid as u32)) {
+        (0, _) => Creator::Unknown,
+        (_, Verdict::Dead) => Creator::Gone,
+        (_, Verdict::Alive) => Creator::Working,
     }
 }
 

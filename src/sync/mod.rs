@@ -47,13 +47,13 @@ pub(crate) use parking_lot_core::SpinWait;
 #[cfg(not(shmsync_loom))]
 pub use crate::sys::time::Deadline;
 
-/// Who this process is, and whether another one is alive.
-#[cfg(all(target_os = "linux", not(shmsync_loom)))]
-pub(crate) mod process {
-    pub(crate) use crate::sys::process::{current, probe, Identity, Probe, PID_BITS};
+/// Which process owns a lock, and whether it is certainly dead.
+#[cfg(not(shmsync_loom))]
+pub(crate) mod liveness {
+    pub(crate) use crate::sys::liveness::{judge, me, Me, Verdict, TOKEN_MASK};
 }
 
 #[cfg(shmsync_loom)]
 pub use self::loom::Deadline;
 #[cfg(shmsync_loom)]
-pub(crate) use self::loom::{futex, process, Access, AtomicU32, DataCell, SpinWait};
+pub(crate) use self::loom::{futex, liveness, Access, AtomicU32, DataCell, SpinWait};

@@ -1,5 +1,5 @@
 //! Thin wrappers over the operating system: clocks, process identity and liveness, errors.
 
 pub(crate) mod error;
-pub(crate) mod process;
+pub(crate) mod liveness;
 pub(crate) mod time;

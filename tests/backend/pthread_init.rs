@@ -3,7 +3,7 @@
 //!
 //! These tests play the dying initialiser by writing its mark into the init word, which the
 //! pinned `repr(C)` layout puts in the first four bytes of a `pthread::ShmMutex`:
-//! `INITIALIZING | pid`, with `INITIALIZING = 1 << 31`.
+//! `INITIALIZING | token`, with `INITIALIZING = 1 << 31` and the process's liveness token.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -28,7 +28,7 @@ fn stuck_initialiser(m: &ShmMutex<u64>, marked: &AtomicU32) -> common::Child {
     // Fork: the child claims the initialisation and stops there, as if it had been killed
     // in the middle of `pthread_mutex_init`.
     common::fork(|| {
-        let me = std::process::id();
+        let me = shmsync::futex::__test_hooks::my_token();
         let claimed = init_word(m).compare_exchange(
             0,
             INITIALIZING | me,
@@ -77,7 +77,7 @@ fn initialiser_that_exited_midway_is_taken_over() {
     let shared = ShmBox::new(ShmMutex::new(3u64)).unwrap();
     // Fork: the child claims the initialisation and exits at once.
     let mut initialiser = common::fork(|| {
-        let me = INITIALIZING | std::process::id();
+        let me = INITIALIZING | shmsync::futex::__test_hooks::my_token();
         match init_word(&shared).compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => 0,
             Err(_) => WRONG_RESULT,

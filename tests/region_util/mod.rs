@@ -12,11 +12,12 @@ pub const STATE_OFFSET: usize = 16;
 /// Offset of the creator pid in the segment header.
 pub const CREATOR_OFFSET: usize = 20;
 /// Size of the segment header.
-pub const HEADER_SIZE: usize = 64;
-/// The header's init state while its creator is still writing the value (ORed with its pid).
+pub const HEADER_SIZE: usize = 128;
+/// The header's init state while its creator is still writing the value (ORed with its
+/// liveness token).
 pub const INITIALIZING: u32 = 1 << 31;
-/// The largest pid the header can hold.
-pub const PID_MASK: u32 = (1 << 22) - 1;
+/// The largest liveness token the header can hold.
+pub const TOKEN_MASK: u32 = (1 << 30) - 1;
 
 /// Unlinks a POSIX segment name when dropped, so a failing test leaves nothing in /dev/shm.
 pub struct Unlink(pub String);
@@ -123,6 +124,11 @@ pub fn set_state(bytes: &mut [u8], state: u32) {
 /// The header's state word in `bytes`.
 pub fn state(bytes: &[u8]) -> u32 {
     u32::from_ne_bytes(bytes[STATE_OFFSET..STATE_OFFSET + 4].try_into().unwrap())
+}
+
+/// This process's liveness token, as creators write it into the init state.
+pub fn my_token() -> u32 {
+    shmsync::futex::__test_hooks::my_token()
 }
 
 /// This process's pid.
@@ -235,11 +241,11 @@ pub fn create_locked(name: &str, len: u64) -> io::Result<std::fs::File> {
 
 /// Finishes a segment by hand, as its creator would: copies `header` (the first
 /// `HEADER_SIZE` bytes of a valid segment) with an EMPTY state, then stores the `u64` value
-/// at offset 64, then publishes READY.
+/// at offset `HEADER_SIZE`, then publishes READY.
 ///
 /// # Safety
 ///
-/// - `base` points to at least 72 writable bytes, 8-aligned, shared only through atomics
+/// - `base` points to at least `HEADER_SIZE + 8` writable bytes, 8-aligned, shared only through atomics
 ///   by anyone else while this runs.
 pub unsafe fn publish_by_hand(base: *mut u8, header: &[u8], value: u64) {
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -247,7 +253,7 @@ pub unsafe fn publish_by_hand(base: *mut u8, header: &[u8], value: u64) {
     set_state(&mut fields, 0);
     // SAFETY: the caller vouches for HEADER_SIZE writable bytes at `base`.
     unsafe { core::ptr::copy_nonoverlapping(fields.as_ptr(), base, HEADER_SIZE) };
-    // SAFETY: offset 64 holds the 8-aligned value within the 72 bytes.
+    // SAFETY: offset HEADER_SIZE holds the 8-aligned value within the bytes.
     let slot = unsafe { &*base.add(HEADER_SIZE).cast::<AtomicU64>() };
     slot.store(value, SeqCst);
     // SAFETY: offset 16 holds the 4-aligned state word.

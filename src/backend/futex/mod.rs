@@ -1,16 +1,16 @@
 //! The futex backend's mutex: one shared futex word that names its owner process.
 //!
-//! States of the word: [`UNLOCKED`] (0), or the owner's bits (PID and start-time tag, see
-//! [`owner`]) possibly with [`CONTENDED`]. Locking is one compare-exchange `0 => me`, then a
-//! relaxed store of the owner's start time into the second word; unlocking is one swap to 0,
-//! followed by a `FUTEX_WAKE` only when the old word had `CONTENDED`.
+//! States of the word: [`UNLOCKED`] (0), or the owner's liveness token (see [`owner`])
+//! possibly with [`CONTENDED`]. Locking is one compare-exchange `0 => me`, then a relaxed
+//! store of the owner's PID into the second word (for diagnostics only); unlocking is one swap
+//! to 0, followed by a `FUTEX_WAKE` only when the old word had `CONTENDED`.
 //!
 //! A locker that finds the word held spins a little (only while nobody sleeps), then sets
 //! `CONTENDED` and sleeps in `FUTEX_WAIT_BITSET` with a short absolute deadline: 1 ms at
-//! first, doubling up to 16 ms. Each time it wakes with the word unchanged it probes the owner
-//! (`/proc/<pid>/stat`); a dead owner is replaced by a compare-exchange `its word => mine |
-//! CONTENDED`, and the locker reports [`Acquired::OwnerDied`]. The uncontended path never
-//! looks at liveness.
+//! first, doubling up to 16 ms. Each time it wakes with the word unchanged it asks the kernel
+//! whether the owner's liveness lock is still held (`F_OFD_GETLK`, one system call); an owner
+//! whose lock is gone is replaced by a compare-exchange `its word => mine | CONTENDED`, and the
+//! locker reports [`Acquired::OwnerDied`]. The uncontended path never looks at liveness.
 //!
 //! Notes about memory ordering:
 //! - Taking the lock (from [`UNLOCKED`] or from a dead owner) is an `Acquire`
@@ -19,8 +19,7 @@
 //!   released nothing: its writes may be torn, which is what poisoning reports.
 //! - Setting `CONTENDED` is `Relaxed`: it publishes no data, and the kernel re-reads the word
 //!   under its own lock before sleeping, so a wake that follows an unlock cannot be lost.
-//! - The start-time word is `Relaxed` both ways: it is a heuristic used only to tell a reused
-//!   PID apart, and a stale read only delays a verdict (see [`owner`]).
+//! - The PID word is `Relaxed` both ways: nothing but diagnostics reads it.
 
 mod owner;
 
@@ -34,16 +33,15 @@ const UNLOCKED: u32 = 0;
 /// Set while a locker may be asleep on the word: the unlocker must wake one.
 const CONTENDED: u32 = 1 << 31;
 
-const _: () = assert!(owner::PID_MASK & CONTENDED == 0);
+const _: () = assert!(owner::OWNER_MASK & CONTENDED == 0);
 
-/// The futex backend's raw mutex: a lock word that names its owner, and the owner's start
-/// time.
+/// The futex backend's raw mutex: a lock word that names its owner, and the owner's PID.
 #[repr(C)]
 pub struct RawFutexMutex {
     /// [`UNLOCKED`], or the owner's bits, with [`CONTENDED`] when a locker may sleep.
     word: AtomicU32,
-    /// The low 32 bits of the last owner's start time; a guard against PID reuse.
-    start: AtomicU32,
+    /// The owner's PID in its own namespace, 0 while unlocked; for diagnostics only.
+    pid: AtomicU32,
 }
 
 #[cfg(not(shmsync_loom))]
@@ -55,18 +53,18 @@ impl Sealed for RawFutexMutex {}
 
 // SAFETY: every successful acquisition is a compare-exchange from UNLOCKED or from the exact
 // word of an owner found dead, so one holder at a time; the two words hold no pointer and
-// all-zero is unlocked; a dead holder is found by the waiters' periodic probes.
+// all-zero is unlocked; a holder is taken over only once the kernel dropped its liveness lock.
 unsafe impl RawMutex for RawFutexMutex {
     const ID: BackendId = BackendId::Futex;
     const INIT: Self = RawFutexMutex {
         word: AtomicU32::new(UNLOCKED),
-        start: AtomicU32::new(0),
+        pid: AtomicU32::new(0),
     };
 
     #[inline]
     fn lock(&self) -> Acquired {
-        let me = Me::get();
-        if self.acquire(me, me.word) {
+        let me = owner::me();
+        if self.acquire(me, me.token) {
             return Acquired::Clean;
         }
         match self.lock_contended(me, None) {
@@ -77,14 +75,14 @@ unsafe impl RawMutex for RawFutexMutex {
 
     #[inline]
     fn try_lock(&self) -> Option<Acquired> {
-        let me = Me::get();
+        let me = owner::me();
         // UNLOCKED => me
         match self
             .word
-            .compare_exchange(UNLOCKED, me.word, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me.token, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => {
-                self.start.store(me.start, Ordering::Relaxed);
+                self.pid.store(me.pid, Ordering::Relaxed);
                 Some(Acquired::Clean)
             }
             Err(state) => self.try_take_over(me, state),
@@ -93,8 +91,8 @@ unsafe impl RawMutex for RawFutexMutex {
 
     #[inline]
     fn try_lock_until(&self, deadline: Deadline) -> Option<Acquired> {
-        let me = Me::get();
-        if self.acquire(me, me.word) {
+        let me = owner::me();
+        if self.acquire(me, me.token) {
             return Some(Acquired::Clean);
         }
         self.lock_contended(me, Some(deadline))
@@ -102,9 +100,7 @@ unsafe impl RawMutex for RawFutexMutex {
 
     #[inline]
     unsafe fn unlock(&self) {
-        // Blank the start word while still the owner, so that an owner found between a later
-        // lock's compare-exchange and its start store is never mistaken for a reused PID.
-        self.start.store(0, Ordering::Relaxed);
+        self.pid.store(0, Ordering::Relaxed);
         if self.word.swap(UNLOCKED, Ordering::Release) & CONTENDED != 0 {
             self.wake_one();
         }
@@ -113,12 +109,12 @@ unsafe impl RawMutex for RawFutexMutex {
     #[cfg(shmsync_loom)]
     fn make_model_objects(&self) {
         self.word.make();
-        self.start.make();
+        self.pid.make();
     }
 }
 
 impl RawFutexMutex {
-    /// One compare-exchange `UNLOCKED => new`; on success records the start time.
+    /// One compare-exchange `UNLOCKED => new`; on success records the PID.
     #[inline]
     fn acquire(&self, me: Me, new: u32) -> bool {
         // UNLOCKED => new (me, possibly with CONTENDED)
@@ -127,7 +123,7 @@ impl RawFutexMutex {
             .compare_exchange(UNLOCKED, new, Ordering::Acquire, Ordering::Relaxed)
             .is_ok();
         if taken {
-            self.start.store(me.start, Ordering::Relaxed);
+            self.pid.store(me.pid, Ordering::Relaxed);
         }
         taken
     }
@@ -139,25 +135,23 @@ impl RawFutexMutex {
             .word
             .compare_exchange(
                 state,
-                me.word | CONTENDED,
+                me.token | CONTENDED,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             )
             .is_ok();
         if taken {
-            self.start.store(me.start, Ordering::Relaxed);
+            self.pid.store(me.pid, Ordering::Relaxed);
         }
         taken
     }
 
     /// `try_lock` found the word held: takes it only if its owner is dead. Costs at most one
-    /// probe of the owner (a read of `/proc/<pid>/stat`, ~9 µs) per millisecond and thread;
-    /// none when the owner is this process.
+    /// liveness query (one system call) per millisecond and thread; none when the owner is
+    /// this process.
     #[cold]
     fn try_take_over(&self, me: Me, state: u32) -> Option<Acquired> {
-        let start = self.start.load(Ordering::Relaxed);
-        let dead = owner::judge_memoized(state, start) == owner::Verdict::Dead;
-        (dead && self.take_over(me, state)).then_some(Acquired::OwnerDied)
+        (owner::is_dead_memoized(state) && self.take_over(me, state)).then_some(Acquired::OwnerDied)
     }
 
     /// Spins while the lock is held and nobody sleeps; returns the last word seen.
@@ -174,7 +168,7 @@ impl RawFutexMutex {
     #[cold]
     fn lock_contended(&self, me: Me, deadline: Option<Deadline>) -> Option<Acquired> {
         let mut state = self.spin();
-        if state == UNLOCKED && self.acquire(me, me.word) {
+        if state == UNLOCKED && self.acquire(me, me.token) {
             return Some(Acquired::Clean);
         }
         let mut patrol = Patrol::new();
@@ -182,7 +176,7 @@ impl RawFutexMutex {
             state = self.word.load(Ordering::Relaxed);
             if state == UNLOCKED {
                 // Others may sleep: keep CONTENDED so that our unlock wakes one of them.
-                if self.acquire(me, me.word | CONTENDED) {
+                if self.acquire(me, me.token | CONTENDED) {
                     return Some(Acquired::Clean);
                 }
                 continue;
@@ -202,11 +196,8 @@ impl RawFutexMutex {
             }
             let wake_by = patrol.next_wake(state & !CONTENDED, deadline);
             let timed_out = futex::wait(&self.word, state, wake_by) == Wake::TimedOut;
-            if patrol.probe_due(timed_out) {
-                let start = self.start.load(Ordering::Relaxed);
-                if patrol.owner_is_dead(state, start) && self.take_over(me, state) {
-                    return Some(Acquired::OwnerDied);
-                }
+            if patrol.check_due(timed_out) && owner::is_dead(state) && self.take_over(me, state) {
+                return Some(Acquired::OwnerDied);
             }
             if timed_out && deadline.is_some_and(Deadline::passed) {
                 return None;
@@ -219,25 +210,25 @@ impl RawFutexMutex {
         futex::wake_one(&self.word);
     }
 
-    /// The lock word and the start word, for tests.
+    /// The lock word and the PID word, for tests and diagnostics.
     pub(crate) fn raw_state(&self) -> (u32, u32) {
         (
             self.word.load(Ordering::Relaxed),
-            self.start.load(Ordering::Relaxed),
+            self.pid.load(Ordering::Relaxed),
         )
     }
 
     /// Overwrites both words, for tests that forge an owner. Like every write to the lock
     /// word, this is a read-modify-write, so it is ordered after every earlier one.
-    pub(crate) fn forge_state(&self, word: u32, start: u32) {
-        self.start.store(start, Ordering::Relaxed);
+    pub(crate) fn forge_state(&self, word: u32, pid: u32) {
+        self.pid.store(pid, Ordering::Relaxed);
         self.word.swap(word, Ordering::Release);
     }
 }
 
-/// The owner bits a process with this PID and start time writes into the lock word.
-pub(crate) const fn owner_bits(pid: u32, start: u32) -> u32 {
-    owner::word_of(pid, start)
+/// The token the calling process writes into lock words.
+pub(crate) fn my_token() -> u32 {
+    owner::me().token
 }
 
 /// The flag that says a locker may sleep on the word.

@@ -5,38 +5,37 @@
 //! So the first lock in any process initialises it, guarded by one 32-bit state word:
 //!
 //! ```text
-//! UNINIT ──CAS──▶ INITIALIZING | pid ──store──▶ READY
-//!                   │        ▲
-//!                   └──CAS───┘  (taken over when `pid` is dead)
+//! UNINIT ──CAS──▶ INITIALIZING | token ──store──▶ READY
+//!                   │          ▲
+//!                   └───CAS────┘  (taken over when the token's owner is dead)
 //! ```
 //!
-//! A process killed while it initialises leaves `INITIALIZING | pid` behind; the next process
-//! that finds `pid` dead (gone or a zombie) takes the work over with a compare-exchange, so
-//! nobody waits forever. Only the PID fits in the word: a dead initialiser whose PID is reused
-//! before anyone looks, or an initialiser in another PID namespace, is taken for alive (the
-//! window is the few hundred nanoseconds `pthread_mutex_init` takes). Waiting for a live
-//! initialiser ignores lock deadlines: it lasts as long as `pthread_mutex_init` does, unless
-//! the initialiser is stopped (SIGSTOP, a debugger).
+//! A process killed while it initialises leaves `INITIALIZING | token` behind (its liveness
+//! token, see `crate::sys::liveness`); the next process that the kernel tells the token's owner
+//! is gone takes the work over with a compare-exchange, so nobody waits forever, and an
+//! initialiser that merely cannot be seen (another PID namespace, no `/proc`) is waited for.
+//! Waiting for a live initialiser ignores lock deadlines: it lasts as long as
+//! `pthread_mutex_init` does, unless the initialiser is stopped (SIGSTOP, a debugger).
 //!
 //! Notes about memory ordering: the initialiser writes the C object with plain stores, then
 //! publishes `READY` with a Release store; every user checks for `READY` with an Acquire load
 //! before touching the object. A taker-over overwrites whatever the dead initialiser left.
 
 use crate::sync::{AtomicU32, Ordering};
-use crate::sys::process::{self, Probe, PID_MASK};
+use crate::sys::liveness::{self, Verdict, TOKEN_MASK};
 use crate::sys::time::Deadline;
 
 /// Nobody has started initialising: the object's bytes mean nothing.
 const UNINIT: u32 = 0;
 /// Initialised: the object is usable by every process.
 const READY: u32 = 1;
-/// Set while a process initialises; the low [`PID_MASK`] bits hold that process's PID.
+/// Set while a process initialises; the low [`TOKEN_MASK`] bits hold that process's token.
 const INITIALIZING: u32 = 1 << 31;
 
 /// The state word that guards a lazily initialised C object.
 #[repr(C)]
 pub(crate) struct LazyInit {
-    /// `UNINIT`, `INITIALIZING | pid` or `READY`.
+    /// `UNINIT`, `INITIALIZING | token` or `READY`.
     state: AtomicU32,
 }
 
@@ -71,7 +70,7 @@ impl LazyInit {
     /// Returns whether the object is initialised (false only when `deadline` passed).
     #[cold]
     fn ensure_slow(&self, init: impl FnOnce(), deadline: Option<Deadline>) -> bool {
-        let mine = INITIALIZING | process::current().pid;
+        let mine = INITIALIZING | liveness::me().token;
         let mut seen = self.state.load(Ordering::Acquire);
         loop {
             seen = match seen {
@@ -136,9 +135,9 @@ impl Drop for ResetOnUnwind<'_> {
     }
 }
 
-/// Whether the process named in `INITIALIZING | pid` is certainly dead (gone, or a zombie).
+/// Whether the process named in `INITIALIZING | token` is certainly dead.
 fn initialiser_is_dead(busy: u32) -> bool {
-    process::probe(busy & PID_MASK) == Probe::Dead
+    liveness::judge(busy & TOKEN_MASK) == Verdict::Dead
 }
 
 /// Sleeps a little while `word` still holds `busy`, so that liveness is checked again soon.
@@ -157,8 +156,8 @@ fn wait_while(_word: &AtomicU32, _busy: u32) {
 
 /// The state a crashed initialiser with this PID leaves behind, for tests.
 #[cfg(test)]
-pub(crate) fn initializing(pid: u32) -> u32 {
-    INITIALIZING | pid
+pub(crate) fn initializing(token: u32) -> u32 {
+    INITIALIZING | token
 }
 
 #[cfg(test)]
@@ -170,7 +169,7 @@ mod tests {
     fn try_lock_does_not_wait_for_a_live_initialiser() {
         let word = LazyInit::new();
         // A live process (this one) is initialising, as if stopped half-way.
-        word.force(initializing(std::process::id()));
+        word.force(initializing(liveness::me().token));
         let now = Deadline::now();
         assert!(!word.ensure_until(|| panic!("must not take over a live initialiser"), now));
         word.force(READY);
@@ -218,8 +217,8 @@ mod tests {
     #[test]
     fn a_dead_initialiser_is_taken_over() {
         let word = LazyInit::new();
-        // PID 0 is never a live process.
-        word.force(initializing(0));
+        // A token whose slot nobody holds: its owner is gone.
+        word.force(initializing(liveness::unheld_token()));
         let mut ran = false;
         word.ensure(|| ran = true);
         assert!(ran);
@@ -229,7 +228,7 @@ mod tests {
     fn a_live_initialiser_is_waited_for() {
         let word = LazyInit::new();
         // This process is alive: the caller must wait until the "initialiser" publishes.
-        word.force(initializing(process::current().pid));
+        word.force(initializing(liveness::me().token));
         std::thread::scope(|s| {
             let waiter = s.spawn(|| word.ensure(|| panic!("must not initialise twice")));
             word.publish(READY);

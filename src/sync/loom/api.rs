@@ -106,7 +106,7 @@ use crate::futex::ShmMutexGuard;
 /// });
 /// ```
 pub fn process_id() -> u32 {
-    super::process::pid()
+    super::liveness::pid()
 }
 
 /// Ends `guard` without unlocking, as a process killed while holding the lock would: the
@@ -152,7 +152,7 @@ pub fn abandon<T>(guard: ShmMutexGuard<'_, T>) {
 /// });
 /// ```
 pub fn die() {
-    super::process::die();
+    super::liveness::die();
 }
 
 /// The calling model thread's process dies holding `guard`'s lock: [`abandon`] then [`die`].

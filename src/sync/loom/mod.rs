@@ -7,7 +7,7 @@
 //! - [`futex`] emulates shared futexes with one loom mutex and condvar over a table of
 //!   sleepers, as vasi-sync does.
 //! - [`Deadline`] is simulated (see its docs).
-//! - [`process`] is a liveness oracle: each model thread is one simulated process.
+//! - [`liveness`] is a liveness oracle: each model thread is one simulated process.
 //!
 //! Loom runs the threads of a model one at a time, on one OS thread, and only switches
 //! between them at loom operations; the lazily made loom objects rely on that (see [`Lazy`]).
@@ -15,7 +15,7 @@
 mod cell;
 mod clock;
 pub(crate) mod futex;
-pub(crate) mod process;
+pub(crate) mod liveness;
 
 pub mod api;
 

@@ -1,7 +1,7 @@
 //! A simulated process table: each loom thread of a model is one process.
 //!
 //! A thread gets its PID (1, 2, ...; in the order threads first use a primitive) on first use;
-//! [`die`] marks it dead for the liveness probes, and wakes every sleeper of the lock's
+//! its token is that PID. [`die`] marks it dead for the liveness verdicts, and wakes every sleeper of the lock's
 //! liveness-check schedule so that it probes again.
 
 use std::cell::Cell;
@@ -9,23 +9,21 @@ use std::sync::atomic::AtomicU32;
 
 use crate::sync::Ordering;
 
-/// PIDs fit in this many bits (as on Linux).
-pub(crate) const PID_BITS: u32 = 22;
+/// Tokens fit in the low 30 bits of a word, as in the real module.
+pub(crate) const TOKEN_MASK: u32 = (1 << 30) - 1;
 
-/// A process: its PID and the low 32 bits of its start time.
+/// The calling process as an owner: its token is its simulated PID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Identity {
+pub(crate) struct Me {
+    pub(crate) token: u32,
     pub(crate) pid: u32,
-    pub(crate) start: u32,
 }
 
-/// What a liveness probe found out about a process.
-#[allow(dead_code)]
+/// What the simulated kernel says about an owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Probe {
+pub(crate) enum Verdict {
+    Alive,
     Dead,
-    Alive { start: u32 },
-    Unknown,
 }
 
 loom::lazy_static! {
@@ -38,11 +36,6 @@ loom::thread_local! {
     static ME: Cell<u32> = Cell::new(0);
     /// Whether the calling thread's process has died.
     static DIED: Cell<bool> = Cell::new(false);
-}
-
-/// The simulated start time of process `pid`.
-fn start_of(pid: u32) -> u32 {
-    1000 + 37 * pid
 }
 
 /// The calling thread's PID, handed out on first use.
@@ -58,16 +51,13 @@ pub(crate) fn pid() -> u32 {
 }
 
 /// The calling process, which must be alive.
-pub(crate) fn current() -> Identity {
+pub(crate) fn me() -> Me {
     let pid = pid();
     assert!(
         !DIED.with(Cell::get),
         "simulated process {pid} used a shmsync primitive after shmsync::loom::die"
     );
-    Identity {
-        pid,
-        start: start_of(pid),
-    }
+    Me { token: pid, pid }
 }
 
 /// The calling thread's process dies; it must not use a primitive again.
@@ -76,13 +66,12 @@ pub(crate) fn die() {
     super::futex::announce_death(pid());
 }
 
-/// Whether process `pid` is alive.
-pub(crate) fn probe(pid: u32) -> Probe {
-    if pid == 0 || pid >= 64 || super::futex::with_table(|t| t.dead) & (1 << pid) != 0 {
-        Probe::Dead
+/// Whether the process whose token is `token` has died.
+pub(crate) fn judge(token: u32) -> Verdict {
+    let pid = token & TOKEN_MASK;
+    if pid != 0 && pid < 64 && super::futex::with_table(|t| t.dead) & (1 << pid) != 0 {
+        Verdict::Dead
     } else {
-        Probe::Alive {
-            start: start_of(pid),
-        }
+        Verdict::Alive
     }
 }
