@@ -186,6 +186,88 @@ fn live_owner_named_by_a_forged_word_keeps_the_lock_until_killed() {
     ));
 }
 
+/// The dead holder's PID handed to a new, live process must not make the holder look alive:
+/// liveness is the kernel's lock on the holder's slot, not its PID.
+#[test]
+fn a_live_process_that_got_the_dead_holders_pid_does_not_keep_it_alive() {
+    let s = shared();
+    let mut reused = false;
+    for _ in 0..20 {
+        // Fork: the holder locks and dies holding the lock.
+        let mut holder = common::fork(|| hold_forever(&s));
+        wait_flag(&s, 0);
+        let pid = holder.pid();
+        assert_eq!(holder.kill(), Exit::Signal(libc::SIGKILL));
+        // As root, ask the kernel to hand out that PID next.
+        if std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
+            println!("skipped: /proc/sys/kernel/ns_last_pid is not writable here");
+            return;
+        }
+        // Fork: a bystander that only waits to be killed.
+        let bystander = common::fork(|| loop {
+            // SAFETY: pause only waits for a signal.
+            unsafe { libc::pause() };
+        });
+        let got = bystander.pid() == pid;
+        assert!(
+            matches!(
+                s.0.try_lock_for(CHILD_DEADLINE),
+                Err(TryLockError::Poisoned(_))
+            ),
+            "the dead holder's lock was not taken over"
+        );
+        s.0.clear_poison();
+        s.2[0].store(0, Ordering::Release);
+        drop(bystander);
+        if got {
+            reused = true;
+            break;
+        }
+    }
+    if !reused {
+        println!("skipped: the kernel never handed out the dead holder's PID again");
+    }
+}
+
+/// A holder's forked child shares the holder's open files for a moment; it must not keep the
+/// holder alive once the holder dies.
+#[test]
+fn a_holder_whose_forked_child_outlives_it_is_still_seen_dead() {
+    let s = shared();
+    // Fork: the holder locks, forks a child that outlives it, and dies holding the lock.
+    let mut holder = common::fork(|| {
+        let guard = s.0.lock().unwrap();
+        // Fork: the grandchild only waits (bounded) for the parent test to let it go.
+        let grandchild = common::fork(|| {
+            s.2[1].store(1, Ordering::Release);
+            i32::from(!common::wait_until(CHILD_DEADLINE, || {
+                s.2[1].load(Ordering::Acquire) == 2
+            }))
+        });
+        if !common::wait_until(CHILD_DEADLINE, || s.2[1].load(Ordering::Acquire) == 1) {
+            return 3;
+        }
+        core::mem::forget(grandchild);
+        core::mem::forget(guard);
+        // SAFETY: raise only sends a signal to this process.
+        unsafe { libc::raise(libc::SIGKILL) };
+        1
+    });
+    assert_eq!(holder.wait(), Exit::Signal(libc::SIGKILL));
+    assert!(
+        s.2[1].load(Ordering::Acquire) == 1,
+        "the grandchild is not running"
+    );
+    assert!(
+        matches!(
+            s.0.try_lock_for(CHILD_DEADLINE),
+            Err(TryLockError::Poisoned(_))
+        ),
+        "the holder's death went unseen while its child lives"
+    );
+    s.2[1].store(2, Ordering::Release);
+}
+
 #[test]
 fn child_forked_while_the_parent_holds_the_lock_cannot_take_it() {
     let s = shared();
