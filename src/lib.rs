@@ -35,13 +35,14 @@
 //! | platforms | Linux | Linux, and other Unixes with weaker promises |
 //! | `ShmMutex<()>` size | 12 bytes | 56 bytes (a 40-byte `pthread_mutex_t` inside) |
 //! | uncontended lock + unlock | one CAS + one swap, no system call | `pthread_mutex_lock`/`unlock` (robust: a little slower) |
-//! | owner death detected | by waiters probing the owner's PID and start time (tens of ms at most) | by the kernel's robust list at exit (immediately) |
-//! | processes in different PID namespaces | not supported (PIDs differ) | supported |
+//! | owner death detected | by waiters asking the kernel whether the owner's liveness lock is gone (within 16 ms) | by the kernel's robust list at exit (immediately) |
+//! | processes in different PID namespaces, without `/proc`, behind `hidepid` | supported | supported |
+//! | a holder that `exec`s | dead (poison) | dead if it locked on its main thread |
 //! | interoperates with C code that uses the same mutex | no | no: the lazily initialised layout is shmsync's |
 //!
-//! Pick `futex` for speed and size; pick `pthread` when processes sharing the segment live in
-//! different PID namespaces (containers sharing `/dev/shm`), or when the immediate,
-//! kernel-driven owner-death notice matters more than speed.
+//! Pick `futex` for speed and size; pick `pthread` when the immediate, kernel-driven
+//! owner-death notice matters more than speed. Neither backend ever hands a lock to another
+//! process because its holder cannot be seen: a holder is dead only when the kernel says so.
 //!
 //! # Differences from `std::sync`
 //!
@@ -66,8 +67,9 @@
 //!
 //! - One host only: shared memory does not cross machines. Locking across hosts is a job for
 //!   a lease service (etcd, ZooKeeper), not for shmsync.
-//! - The futex backend names lock owners by PID, so all processes sharing a futex-backend
-//!   primitive must be in one PID namespace.
+//! - Processes that share primitives must share `/dev/shm` (where every process holds its
+//!   liveness lock); opening a segment made by a process that sees another `/dev/shm` is
+//!   `Unsupported`. PID namespaces, a missing `/proc` and `hidepid` are fine.
 //! - A process that stops (SIGSTOP, a debugger) while holding a lock is alive: the others wait.
 //! - The `pthread` backend builds on other Unixes; robust mutexes (owner-death recovery) exist
 //!   only where the platform has them (Linux, FreeBSD; not macOS). Only Linux is tested.
@@ -78,7 +80,7 @@
 //!   [`ShmOptions::trust_owner`] says otherwise, and why the default mode is `0600`.
 //! - A process's identity is cached and reset in forked children by a `pthread_atfork`
 //!   handler; a child made without running atfork handlers (raw `clone`/`clone3`,
-//!   `syscall(SYS_fork)`, `_Fork`) must `exec` before it touches a futex-backend primitive.
+//!   `syscall(SYS_fork)`, `_Fork`) must `exec` before it touches a primitive.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -194,7 +194,7 @@ fn a_live_process_that_got_the_dead_holders_pid_does_not_keep_it_alive() {
     let mut reused = false;
     for _ in 0..20 {
         // Fork: the holder locks and dies holding the lock.
-        let mut holder = common::fork(|| hold_forever(&s));
+        let holder = common::fork(|| hold_forever(&s));
         wait_flag(&s, 0);
         let pid = holder.pid();
         assert_eq!(holder.kill(), Exit::Signal(libc::SIGKILL));

@@ -131,7 +131,11 @@ fn command(place: Place, role: &str, backend: &str, name: &str) -> Command {
 fn unavailable(place: Place) -> Option<String> {
     let probe = match place {
         Place::Here => return None,
-        Place::As(_) => return (unsafe { libc::geteuid() } != 0).then(|| "not root".into()),
+        Place::As(_) => {
+            // SAFETY: geteuid has no preconditions.
+            let root = unsafe { libc::geteuid() } == 0;
+            return (!root).then(|| "not root".into());
+        }
         Place::OwnPidNamespace => "unshare --pid --fork --mount-proc true",
         Place::NoProc => "unshare --mount --propagation private sh -c 'mount -t tmpfs none /proc'",
         Place::HidepidAs(_) => {

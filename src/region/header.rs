@@ -256,7 +256,7 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
 
 /// What is known about the creator of a segment in the state `observed` (EMPTY or
 /// INITIALIZING). `creator` (the creator's `flock`, or `shm_cpid`) is asked first: it works
-/// across PID namespaces. Only when it cannot tell does the PID in the state word decide.
+/// across PID namespaces. Only when it cannot tell does the token in the state word decide.
 fn judge(observed: u32, what: &str, creator: &mut impl FnMut() -> Creator) -> io::Result<Creator> {
     if observed == EMPTY {
         return Ok(creator());
