@@ -304,3 +304,48 @@ fn mode_is_applied_and_other_users_are_refused() {
         21
     );
 }
+
+/// Regression: only the owner uid was checked, so a segment whose creator handed it to root
+/// with `IPC_SET` (keeping write access as its creator) was trusted by root.
+#[test]
+fn segment_handed_to_a_trusted_owner_by_an_untrusted_creator_is_refused() {
+    if !region_util::is_root() {
+        println!("note: not root, cannot act as another user; skipped");
+        return;
+    }
+    let ctl = ShmBox::new(AtomicU64::new(u64::MAX)).unwrap();
+    // Fork: the child, as nobody, creates a 0600 segment, makes root its owner and hands
+    // back its id.
+    let child = common::fork(|| {
+        if !region_util::become_nobody() {
+            return 3;
+        }
+        let Ok(created) = ShmBox::sysv_create(SysvKey::Private, AtomicU64::new(31)) else {
+            return 1;
+        };
+        let id = created.sysv_id().unwrap();
+        if !region_util::set_sysv_owner(id, 0) {
+            return 2;
+        }
+        // As its creator, the child can still write the segment that root now owns.
+        match ShmBox::<AtomicU64>::sysv_attach(id) {
+            Ok(again) => again.store(32, SeqCst),
+            Err(_) => return 4,
+        }
+        ctl.store(id as u64, SeqCst);
+        0
+    });
+    child.join();
+    let id = ctl.load(SeqCst) as i32;
+    let _rm = Rmid(id);
+    assert_eq!(region_util::sysv_owners(id), (0, region_util::NOBODY));
+
+    let err = ShmBox::<AtomicU64>::sysv_attach(id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("created by uid 65534"), "{err}");
+    let trusted = ShmOptions::new().trust_owner(region_util::NOBODY);
+    assert_eq!(
+        trusted.sysv_attach::<AtomicU64>(id).unwrap().load(SeqCst),
+        32
+    );
+}

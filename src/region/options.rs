@@ -10,7 +10,8 @@ use crate::ShmSafe;
 /// how long to wait for another process that is still initialising a segment.
 ///
 /// The `ShmBox` shortcuts ([`ShmBox::create`], [`ShmBox::open`], ...) use the defaults: mode
-/// `0o600`, trust segments owned by this user or root, wait up to 5 s.
+/// `0o600`, trust segments owned (and, for System V, created) by this user or root, wait up
+/// to 5 s.
 ///
 /// # Examples
 ///
@@ -72,7 +73,9 @@ impl ShmOptions {
 
     /// Also trust segments owned by user `uid` when opening. By default a segment owned by
     /// another user (except root) is refused with `PermissionDenied`, since its owner could
-    /// have prepared its contents.
+    /// have prepared its contents. A System V segment must be trusted under both its owner
+    /// (`shm_perm.uid`) and its creator (`shm_perm.cuid`): a creator can hand the segment to
+    /// another owner with `IPC_SET` and still write it.
     ///
     /// # Examples
     ///
@@ -200,8 +203,9 @@ impl ShmOptions {
     ///
     /// # Errors
     ///
-    /// `NotFound`, `PermissionDenied`, `InvalidInput` for [`SysvKey::Private`] (which names no
-    /// existing segment; use [`sysv_attach`](Self::sysv_attach)), `InvalidData`, `TimedOut`.
+    /// `NotFound`, `PermissionDenied` (mode, an untrusted owner or creator), `InvalidInput`
+    /// for [`SysvKey::Private`] (which names no existing segment; use
+    /// [`sysv_attach`](Self::sysv_attach)), `InvalidData`, `TimedOut`.
     ///
     /// # Examples
     ///
@@ -257,8 +261,8 @@ impl ShmOptions {
     ///
     /// # Errors
     ///
-    /// `NotFound` (`EINVAL`/`EIDRM` from `shmctl`), `PermissionDenied`, `InvalidData`,
-    /// `TimedOut`.
+    /// `NotFound` (`EINVAL`/`EIDRM` from `shmctl`), `PermissionDenied` (as for
+    /// [`sysv_open`](Self::sysv_open)), `InvalidData`, `TimedOut`.
     ///
     /// # Examples
     ///
@@ -276,9 +280,24 @@ impl ShmOptions {
     }
 
     /// Whether a segment owned by `uid` may be trusted.
-    pub(crate) fn trusts(&self, uid: u32) -> bool {
+    fn trusts(&self, uid: u32) -> bool {
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
         uid == me || uid == 0 || self.trusted_owners.contains(&uid)
+    }
+
+    /// Refuses a segment owned by `uid` unless that user is trusted; `role` says how the
+    /// segment belongs to it ("owned", "created").
+    pub(crate) fn check_owner(&self, uid: u32, role: &str, what: &str) -> io::Result<()> {
+        if self.trusts(uid) {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{what}: {role} by uid {uid}, which is neither this user nor trusted \
+                 (see ShmOptions::trust_owner)"
+            ),
+        ))
     }
 }

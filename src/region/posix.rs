@@ -225,16 +225,7 @@ fn owned_size(file: &File, opts: &ShmOptions, what: &str) -> io::Result<u64> {
     let meta = file
         .metadata()
         .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: fstat")))?;
-    if !opts.trusts(meta.uid()) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{what}: owned by uid {}, which is neither this user nor trusted \
-                 (see ShmOptions::trust_owner)",
-                meta.uid()
-            ),
-        ));
-    }
+    opts.check_owner(meta.uid(), "owned", what)?;
     Ok(meta.size())
 }
 
