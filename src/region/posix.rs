@@ -220,12 +220,14 @@ fn checked_len(file: &File, opts: &ShmOptions, what: &str) -> io::Result<usize> 
     }
 }
 
-/// The segment's size, after checking that its owner is trusted.
+/// The segment's size, after checking that its owner is trusted and that no one else may
+/// write it (unless the options say otherwise).
 fn owned_size(file: &File, opts: &ShmOptions, what: &str) -> io::Result<u64> {
     let meta = file
         .metadata()
         .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: fstat")))?;
     opts.check_owner(meta.uid(), "owned", what)?;
+    opts.check_writers(meta.mode(), what)?;
     Ok(meta.size())
 }
 
