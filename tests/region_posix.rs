@@ -306,6 +306,27 @@ fn segments_writable_by_group_or_others_are_refused_unless_allowed() {
     child.join();
 }
 
+/// Regression: a directory where the segment's file would be (`/dev/shm/<name>`) was
+/// reported as a bare "Invalid argument".
+#[test]
+fn a_directory_at_the_name_is_reported_as_a_directory() {
+    let seg = Unlink::new("directory");
+    let dir = region_util::RemoveDir(seg.path());
+    std::fs::create_dir(&dir.0).unwrap();
+    for err in [
+        ShmBox::<u64>::open(seg.name()).map(drop).unwrap_err(),
+        ShmBox::open_or_create(seg.name(), || 0u64)
+            .map(drop)
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
+    }
+    let err = ShmBox::create(seg.name(), 0u64).map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(dir.0.is_dir());
+}
+
 #[test]
 fn unlinked_name_is_gone_but_open_handles_keep_working() {
     let seg = Unlink::new("unlink");

@@ -164,7 +164,7 @@ impl ShmOptions {
     ///
     /// `NotFound` (also when the creator gave up and unlinked it while this call waited),
     /// `PermissionDenied` (mode, an untrusted owner, or a segment that its group or other
-    /// users may write), `InvalidInput` for a bad name,
+    /// users may write), `InvalidInput` for a bad name or a name that is a directory,
     /// `InvalidData` for a segment that does not hold a `T` or whose creator died before it
     /// was ready, `TimedOut` when its live creator did not finish within the init timeout.
     ///

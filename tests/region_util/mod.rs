@@ -211,6 +211,15 @@ pub fn set_sysv_owner(id: i32, uid: u32) -> bool {
     unsafe { libc::shmctl(id, libc::IPC_SET, &mut ds) == 0 }
 }
 
+/// Removes an empty directory when dropped.
+pub struct RemoveDir(pub PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 /// `flock(file, op)`; whether it succeeded.
 pub fn flock(file: &std::fs::File, op: i32) -> bool {
     use std::os::fd::AsRawFd;
