@@ -76,8 +76,10 @@
 //! - Every process that can write a segment is trusted: opening validates the header, not the
 //!   value, so a writer that stores an invalid `bool` or `char`, corrupts a pthread mutex's
 //!   internals, or truncates the segment (the next access faults with SIGBUS) can break the
-//!   others. That is why opening refuses segments owned by other users unless
-//!   [`ShmOptions::trust_owner`] says otherwise, and why the default mode is `0600`.
+//!   others. That is why opening refuses segments owned (or, for System V, created) by other
+//!   users unless [`ShmOptions::trust_owner`] says otherwise, refuses segments that their
+//!   group or other users may write unless [`ShmOptions::allow_group_or_other_write`] says
+//!   otherwise, and why the default mode is `0600`.
 //! - A process's identity is cached and reset in forked children by a `pthread_atfork`
 //!   handler; a child made without running atfork handlers (raw `clone`/`clone3`,
 //!   `syscall(SYS_fork)`, `_Fork`) must `exec` before it touches a primitive.

@@ -228,10 +228,15 @@ macro_rules! crash_suite {
                 consumers.into_iter().for_each(common::Child::join);
             }
 
+            /// Regression: a waiter woken by the notify burst and killed while it held the
+            /// re-taken mutex poisoned it, as it should, and the next `lock().unwrap()`
+            /// panicked. Waiters killed asleep on the condvar must leave no poison; waiters
+            /// killed amid notifications may have held the mutex, so poison is allowed then.
             #[test]
             fn waiters_dying_one_after_another_leave_the_condvar_working() {
                 let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
-                for round in 0..5u64 {
+                let cv_addr = &q.cv as *const _ as usize;
+                for round in 0..6u64 {
                     // Each waiter announces itself in slot 1, then waits forever.
                     let waiter = fork(|| {
                         let mut g = q.state.lock().unwrap();
@@ -240,12 +245,34 @@ macro_rules! crash_suite {
                         1
                     });
                     assert!(wait_until(Duration::from_secs(10), || q.state.lock().unwrap()[1] == round + 1));
-                    // Kill it while notifications are flying.
-                    q.cv.notify_all();
+                    let amid_notifications = round % 2 == 1;
+                    if amid_notifications {
+                        // Kill it while notifications are flying: it may be asleep, blocked
+                        // on the mutex, or holding it.
+                        q.cv.notify_all();
+                        q.cv.notify_one();
+                        assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
+                    } else {
+                        // Kill it asleep on the condvar's word, where it holds nothing.
+                        assert!(wait_until(Duration::from_secs(10), || {
+                            futex_wait_address(waiter.pid()) == Some(cv_addr)
+                        }));
+                        assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
+                    }
                     q.cv.notify_one();
-                    assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
-                    q.cv.notify_one();
                     q.cv.notify_all();
+                    // The dead waiter's mutex is free; poisoned only if it died holding it.
+                    match q.state.try_lock_for(Duration::from_secs(10)) {
+                        Ok(g) => assert_eq!(g[1], round + 1),
+                        Err(TryLockError::Poisoned(p)) => {
+                            assert!(amid_notifications, "round {round}: a waiter killed asleep poisoned the mutex");
+                            assert_eq!(p.into_inner()[1], round + 1);
+                            q.state.clear_poison();
+                        }
+                        Err(TryLockError::WouldBlock) => {
+                            panic!("round {round}: the mutex is still held after its waiter died")
+                        }
+                    }
                 }
                 // A newcomer still gets woken.
                 let newcomer = fork(|| {
@@ -334,21 +361,33 @@ macro_rules! crash_suite {
                     drop(g);
                     0
                 });
-                let pump = |until: &dyn Fn() -> bool| {
+                // Signals every millisecond until `until` holds; false if it never does.
+                let pump = |until: &mut dyn FnMut() -> bool| {
                     let deadline = Instant::now() + Duration::from_secs(20);
-                    while !until() && Instant::now() < deadline {
+                    while Instant::now() < deadline {
+                        if until() {
+                            return true;
+                        }
                         child.signal(libc::SIGUSR1);
                         std::thread::sleep(Duration::from_millis(1));
                     }
+                    false
                 };
                 // Signals into the timed lock: the lock stays held until it has returned.
-                pump(&|| timed_done.load(Ordering::SeqCst) == 1);
-                // Then into the blocking `lock` for a while (pacing only: it works either way).
-                let t0 = Instant::now();
-                pump(&|| t0.elapsed() > Duration::from_millis(100));
+                assert!(pump(&mut || timed_done.load(Ordering::SeqCst) == 1), "the timed lock never returned");
+                // Then into the blocking `lock`: once the child sleeps on the mutex, 100 more.
+                let lock_at = &q.state as *const _ as usize;
+                let lock_bytes = lock_at..lock_at + std::mem::size_of_val(&q.state);
+                let mut blocked = || futex_wait_address(child.pid()).is_some_and(|a| lock_bytes.contains(&a));
+                assert!(pump(&mut blocked), "the child never blocked in `lock`");
+                let mut sent = 0;
+                assert!(pump(&mut || {
+                    sent += 1;
+                    sent > 100
+                }));
                 drop(held);
                 // Signals into the wait_timeout, until the child is done.
-                pump(&|| child.wait_exited(Duration::ZERO));
+                pump(&mut || child.wait_exited(Duration::ZERO));
                 child.join();
                 assert_eq!(q.state.lock().unwrap()[1], 1);
             }

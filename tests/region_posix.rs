@@ -221,9 +221,110 @@ fn segment_owned_by_another_user_is_refused_unless_trusted() {
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert_eq!(region_util::read_segment(seg.name()), before);
 
+    // Trusting the owner is not enough for a segment everyone may write.
     let trusted = ShmOptions::new().trust_owner(region_util::NOBODY);
+    let err = trusted.open::<AtomicU64>(seg.name()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let trusted = trusted.allow_group_or_other_write(true);
     let opened = trusted.open::<AtomicU64>(seg.name()).unwrap();
     assert_eq!(opened.load(SeqCst), 17);
+}
+
+fn assert_refused_as_writable(err: std::io::Error, mode: &str) {
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let text = err.to_string();
+    assert!(text.contains(mode), "{err}");
+    assert!(text.contains("allow_group_or_other_write"), "{err}");
+}
+
+/// Regression: a segment that its group or other users may write was opened like any
+/// other, though any of them could have forged its bytes, lock state included.
+#[test]
+fn segments_writable_by_group_or_others_are_refused_unless_allowed() {
+    let seg = Unlink::new("writable");
+    // The creator gets its segment whatever the mode; openers are refused.
+    let shared = ShmOptions::new().mode(0o666);
+    let created = shared
+        .open_or_create(seg.name(), || AtomicU64::new(8))
+        .unwrap();
+    let mode = std::fs::metadata(seg.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o666);
+    let ran = std::cell::Cell::new(false);
+    for err in [
+        ShmBox::<AtomicU64>::open(seg.name()).map(drop).unwrap_err(),
+        shared.open::<AtomicU64>(seg.name()).map(drop).unwrap_err(),
+        shared
+            .open_or_create(seg.name(), || {
+                ran.set(true);
+                AtomicU64::new(9)
+            })
+            .map(drop)
+            .unwrap_err(),
+    ] {
+        assert_refused_as_writable(err, "0666");
+    }
+    assert!(!ran.get());
+    let allowed = ShmOptions::new().allow_group_or_other_write(true);
+    assert_eq!(
+        allowed.open::<AtomicU64>(seg.name()).unwrap().load(SeqCst),
+        8
+    );
+    created.store(10, SeqCst);
+
+    for (mode, refused) in [(0o620, true), (0o602, true), (0o640, false), (0o644, false)] {
+        let other = Unlink::new("writable-mode");
+        let _made = ShmOptions::new()
+            .mode(mode)
+            .create(other.name(), 0u64)
+            .unwrap();
+        match ShmBox::<u64>::open(other.name()) {
+            Err(err) if refused => assert_refused_as_writable(err, &format!("{mode:04o}")),
+            Ok(_) if !refused => {}
+            result => panic!("mode {mode:o}: {:?}", result.map(drop)),
+        }
+    }
+
+    if !region_util::is_root() {
+        println!("note: not root, cannot act as another user; the other-user part is skipped");
+        return;
+    }
+    // Fork: another user is refused root's 0666 segment unless it allows other writers.
+    let child = common::fork(|| {
+        if !region_util::become_nobody() {
+            return 3;
+        }
+        match ShmBox::<AtomicU64>::open(seg.name()) {
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {}
+            _ => return 1,
+        }
+        let allowed = ShmOptions::new().allow_group_or_other_write(true);
+        match allowed.open::<AtomicU64>(seg.name()) {
+            Ok(b) if b.load(SeqCst) == 10 => 0,
+            _ => 2,
+        }
+    });
+    child.join();
+}
+
+/// Regression: a directory where the segment's file would be (`/dev/shm/<name>`) was
+/// reported as a bare "Invalid argument".
+#[test]
+fn a_directory_at_the_name_is_reported_as_a_directory() {
+    let seg = Unlink::new("directory");
+    let dir = region_util::RemoveDir(seg.path());
+    std::fs::create_dir(&dir.0).unwrap();
+    for err in [
+        ShmBox::<u64>::open(seg.name()).map(drop).unwrap_err(),
+        ShmBox::open_or_create(seg.name(), || 0u64)
+            .map(drop)
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
+    }
+    let err = ShmBox::create(seg.name(), 0u64).map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(dir.0.is_dir());
 }
 
 #[test]

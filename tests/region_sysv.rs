@@ -299,7 +299,11 @@ fn mode_is_applied_and_other_users_are_refused() {
     assert_eq!(region_util::sysv_stat(foreign).0, region_util::NOBODY);
     let err = ShmBox::<AtomicU64>::sysv_attach(foreign).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    // Trusting the owner is not enough for a segment everyone may write.
     let trusted = ShmOptions::new().trust_owner(region_util::NOBODY);
+    let err = trusted.sysv_attach::<AtomicU64>(foreign).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let trusted = trusted.allow_group_or_other_write(true);
     assert_eq!(
         trusted
             .sysv_attach::<AtomicU64>(foreign)
@@ -307,4 +311,124 @@ fn mode_is_applied_and_other_users_are_refused() {
             .load(SeqCst),
         21
     );
+}
+
+/// Regression: only the owner uid was checked, so a segment whose creator handed it to root
+/// with `IPC_SET` (keeping write access as its creator) was trusted by root.
+#[test]
+fn segment_handed_to_a_trusted_owner_by_an_untrusted_creator_is_refused() {
+    if !region_util::is_root() {
+        println!("note: not root, cannot act as another user; skipped");
+        return;
+    }
+    let ctl = ShmBox::new(AtomicU64::new(u64::MAX)).unwrap();
+    // Fork: the child, as nobody, creates a 0600 segment, makes root its owner and hands
+    // back its id.
+    let child = common::fork(|| {
+        if !region_util::become_nobody() {
+            return 3;
+        }
+        let Ok(created) = ShmBox::sysv_create(SysvKey::Private, AtomicU64::new(31)) else {
+            return 1;
+        };
+        let id = created.sysv_id().unwrap();
+        if !region_util::set_sysv_owner(id, 0) {
+            return 2;
+        }
+        // As its creator, the child can still write the segment that root now owns.
+        match ShmBox::<AtomicU64>::sysv_attach(id) {
+            Ok(again) => again.store(32, SeqCst),
+            Err(_) => return 4,
+        }
+        ctl.store(id as u64, SeqCst);
+        0
+    });
+    child.join();
+    let id = ctl.load(SeqCst) as i32;
+    let _rm = Rmid(id);
+    assert_eq!(region_util::sysv_owners(id), (0, region_util::NOBODY));
+
+    let err = ShmBox::<AtomicU64>::sysv_attach(id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("created by uid 65534"), "{err}");
+    let trusted = ShmOptions::new().trust_owner(region_util::NOBODY);
+    assert_eq!(
+        trusted.sysv_attach::<AtomicU64>(id).unwrap().load(SeqCst),
+        32
+    );
+}
+
+fn assert_refused_as_writable(err: std::io::Error, mode: &str) {
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let text = err.to_string();
+    assert!(text.contains(mode), "{err}");
+    assert!(text.contains("allow_group_or_other_write"), "{err}");
+}
+
+/// Regression: a segment that its group or other users may write was opened like any
+/// other, though any of them could have forged its bytes, lock state included.
+#[test]
+fn segments_writable_by_group_or_others_are_refused_unless_allowed() {
+    let (_file, raw) = ftok_key("sysv-writable", b'W');
+    let _rm = RmKey(raw);
+    let key = SysvKey::Key(raw);
+    // The creator gets its segment whatever the mode; openers are refused.
+    let shared = ShmOptions::new().mode(0o666);
+    let created = shared
+        .sysv_open_or_create(key, || AtomicU64::new(4))
+        .unwrap();
+    let id = created.sysv_id().unwrap();
+    assert_eq!(region_util::sysv_stat(id).1, 0o666);
+    let ran = std::cell::Cell::new(false);
+    for err in [
+        ShmBox::<AtomicU64>::sysv_open(key).map(drop).unwrap_err(),
+        ShmBox::<AtomicU64>::sysv_attach(id).map(drop).unwrap_err(),
+        shared
+            .sysv_open_or_create(key, || {
+                ran.set(true);
+                AtomicU64::new(5)
+            })
+            .map(drop)
+            .unwrap_err(),
+    ] {
+        assert_refused_as_writable(err, "0666");
+    }
+    assert!(!ran.get());
+    let allowed = ShmOptions::new().allow_group_or_other_write(true);
+    assert_eq!(allowed.sysv_open::<AtomicU64>(key).unwrap().load(SeqCst), 4);
+
+    for (mode, refused) in [(0o620, true), (0o602, true), (0o640, false), (0o644, false)] {
+        let made = ShmOptions::new()
+            .mode(mode)
+            .sysv_create(SysvKey::Private, 0u64)
+            .unwrap();
+        let _rm = Rmid(made.sysv_id().unwrap());
+        let opened = ShmBox::<u64>::sysv_attach(made.sysv_id().unwrap());
+        match opened {
+            Err(err) if refused => assert_refused_as_writable(err, &format!("{mode:04o}")),
+            Ok(_) if !refused => {}
+            other => panic!("mode {mode:o}: {:?}", other.map(drop)),
+        }
+    }
+
+    if !region_util::is_root() {
+        println!("note: not root, cannot act as another user; the other-user part is skipped");
+        return;
+    }
+    // Fork: another user is refused root's 0666 segment unless it allows other writers.
+    let child = common::fork(|| {
+        if !region_util::become_nobody() {
+            return 3;
+        }
+        match ShmBox::<AtomicU64>::sysv_attach(id) {
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {}
+            _ => return 1,
+        }
+        let allowed = ShmOptions::new().allow_group_or_other_write(true);
+        match allowed.sysv_attach::<AtomicU64>(id) {
+            Ok(b) if b.load(SeqCst) == 4 => 0,
+            _ => 2,
+        }
+    });
+    child.join();
 }

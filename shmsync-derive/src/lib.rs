@@ -5,10 +5,17 @@ use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::quote;
 use syn::spanned::Spanned;
-use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Index, Member};
+use syn::{
+    parse_macro_input, Data, DeriveInput, Error, Fields, GenericArgument, Index, Member,
+    PathArguments, Type,
+};
 
 /// Derives `shmsync::ShmSafe` for a `#[repr(C)]` or `#[repr(transparent)]` struct whose
 /// fields are all `ShmSafe`.
+///
+/// Refused at the derive: enums and unions, lifetime parameters, and fields that hold a
+/// reference or a raw pointer (anywhere in their type), besides a missing `repr` and
+/// `repr(packed)`. Fields that are not `ShmSafe` and drop glue are compile errors too.
 ///
 /// The fingerprint is built from each field's offset and fingerprint plus the struct's size
 /// and alignment, never from names, so two programs that declare the same struct agree.
@@ -30,7 +37,6 @@ pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
 }
 
 fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
-    check_repr(input)?;
     let fields =
         match &input.data {
             Data::Struct(data) => &data.fields,
@@ -45,6 +51,13 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
                 ))
             }
         };
+    let mut errors = no_borrows(input, fields)
+        .into_iter()
+        .chain(check_repr(input).err());
+    if let Some(mut first) = errors.next() {
+        first.extend(errors);
+        return Err(first);
+    }
     let members: Vec<Member> = match fields {
         Fields::Named(named) => named
             .named
@@ -89,6 +102,61 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
             const BACKENDS: u32 = 0 #(| <#types as ::shmsync::ShmSafe>::BACKENDS)*;
         }
     })
+}
+
+/// Errors for lifetime parameters and for references or pointers anywhere in a field's type:
+/// shared memory holds plain data, and an address in one process means nothing in another.
+fn no_borrows(input: &DeriveInput, fields: &Fields) -> Vec<Error> {
+    let mut errors = Vec::new();
+    for param in input.generics.lifetimes() {
+        errors.push(Error::new_spanned(
+            &param.lifetime,
+            format!(
+                "#[derive(ShmSafe)] does not support lifetime parameters such as `{}`: a value \
+                 in shared memory cannot borrow anything",
+                param.lifetime
+            ),
+        ));
+    }
+    for field in fields {
+        find_addresses(&field.ty, &mut errors);
+    }
+    errors
+}
+
+/// Pushes an error for every reference or raw pointer inside `ty` (in arrays, tuples and
+/// generic arguments too).
+fn find_addresses(ty: &Type, errors: &mut Vec<Error>) {
+    let found = |what: &str| {
+        Error::new_spanned(
+            ty,
+            format!(
+                "a ShmSafe struct cannot hold {what}: an address in one process means nothing \
+                 in another (store an offset or an index into the shared value instead)"
+            ),
+        )
+    };
+    match ty {
+        Type::Reference(_) => errors.push(found("references")),
+        Type::Ptr(_) => errors.push(found("pointers")),
+        Type::Array(array) => find_addresses(&array.elem, errors),
+        Type::Slice(slice) => find_addresses(&slice.elem, errors),
+        Type::Paren(paren) => find_addresses(&paren.elem, errors),
+        Type::Group(group) => find_addresses(&group.elem, errors),
+        Type::Tuple(tuple) => tuple.elems.iter().for_each(|t| find_addresses(t, errors)),
+        Type::Path(path) => {
+            for segment in &path.path.segments {
+                if let PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let GenericArgument::Type(t) = arg {
+                            find_addresses(t, errors);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn check_repr(input: &DeriveInput) -> Result<(), Error> {

@@ -37,7 +37,7 @@ use map::Mapping;
 ///   [`sysv_open_or_create`](Self::sysv_open_or_create), [`sysv_attach`](Self::sysv_attach),
 ///   [`sysv_remove`](Self::sysv_remove): System V
 ///   segments (`shmget`, `shmat`, `shmctl(IPC_RMID)`).
-/// - [`ShmOptions`] chooses the mode, the owners to trust and the init timeout.
+/// - [`ShmOptions`] chooses the mode, the owners and writers to trust and the init timeout.
 /// - [`ShmRef`] places a value into memory the application already maps.
 ///
 /// # Examples

@@ -6,20 +6,27 @@ use std::time::Duration;
 use super::{posix, sysv, ShmBox, SysvKey};
 use crate::ShmSafe;
 
-/// Settings for creating and opening segments: permission bits, which owners to trust, and
-/// how long to wait for another process that is still initialising a segment.
+/// Settings for creating and opening segments: permission bits, which owners and writers to
+/// trust, and how long to wait for another process that is still initialising a segment.
 ///
 /// The `ShmBox` shortcuts ([`ShmBox::create`], [`ShmBox::open`], ...) use the defaults: mode
-/// `0o600`, trust segments owned by this user or root, wait up to 5 s.
+/// `0o600`, trust segments owned (and, for System V, created) by this user or root, refuse
+/// segments that their group or other users may write, wait up to 5 s.
 ///
 /// # Examples
+///
+/// A segment shared with a group: its creator picks the mode, and every process that opens it
+/// accepts group writers explicitly.
 ///
 /// ```
 /// use std::time::Duration;
 /// use shmsync::{ShmBox, ShmOptions};
 ///
 /// let name = format!("/shmsync-doc-options-{}", std::process::id());
-/// let opts = ShmOptions::new().mode(0o660).init_timeout(Duration::from_secs(1));
+/// let opts = ShmOptions::new()
+///     .mode(0o660)
+///     .allow_group_or_other_write(true)
+///     .init_timeout(Duration::from_secs(1));
 /// let created: ShmBox<u64> = opts.create(&name, 7).unwrap();
 /// let opened: ShmBox<u64> = opts.open(&name).unwrap();
 /// assert_eq!(*opened, 7);
@@ -30,6 +37,7 @@ use crate::ShmSafe;
 pub struct ShmOptions {
     pub(crate) mode: u32,
     pub(crate) trusted_owners: Vec<u32>,
+    pub(crate) shared_write: bool,
     pub(crate) init_timeout: Duration,
 }
 
@@ -40,7 +48,8 @@ impl Default for ShmOptions {
 }
 
 impl ShmOptions {
-    /// The defaults: mode `0o600`, trust only this user and root, a 5 s init timeout.
+    /// The defaults: mode `0o600`, trust only this user and root, refuse segments that their
+    /// group or other users may write, a 5 s init timeout.
     ///
     /// # Examples
     ///
@@ -52,12 +61,17 @@ impl ShmOptions {
         ShmOptions {
             mode: 0o600,
             trusted_owners: Vec::new(),
+            shared_write: false,
             init_timeout: Duration::from_secs(5),
         }
     }
 
     /// Permission bits for segments this process creates (applied exactly, whatever the
     /// umask), for example `0o660` to share with a group.
+    ///
+    /// A mode that lets the group or other users write (`0o020` or `0o002`) does not stop the
+    /// creator, but every process that opens the segment then needs
+    /// [`allow_group_or_other_write`](Self::allow_group_or_other_write).
     ///
     /// # Examples
     ///
@@ -72,7 +86,9 @@ impl ShmOptions {
 
     /// Also trust segments owned by user `uid` when opening. By default a segment owned by
     /// another user (except root) is refused with `PermissionDenied`, since its owner could
-    /// have prepared its contents.
+    /// have prepared its contents. A System V segment must be trusted under both its owner
+    /// (`shm_perm.uid`) and its creator (`shm_perm.cuid`): a creator can hand the segment to
+    /// another owner with `IPC_SET` and still write it.
     ///
     /// # Examples
     ///
@@ -82,6 +98,27 @@ impl ShmOptions {
     /// ```
     pub fn trust_owner(mut self, uid: u32) -> Self {
         self.trusted_owners.push(uid);
+        self
+    }
+
+    /// Accept, when opening, segments that their group or other users may write (mode bits
+    /// `0o020` or `0o002`). By default such a segment is refused with `PermissionDenied`:
+    /// anyone who can write a segment can forge its bytes, including the state of the locks
+    /// in it (a mutex held by a process that never unlocks, poison, a torn value), so every
+    /// such writer would have to be trusted as much as its owner.
+    ///
+    /// Creating is not affected: a segment made with a group- or other-writable
+    /// [`mode`](Self::mode) is handed to its creator, and every process that opens it needs
+    /// this setting, including an `open_or_create` that finds it already made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = shmsync::ShmOptions::new().mode(0o660).allow_group_or_other_write(true);
+    /// # let _ = opts;
+    /// ```
+    pub fn allow_group_or_other_write(mut self, allow: bool) -> Self {
+        self.shared_write = allow;
         self
     }
 
@@ -126,7 +163,8 @@ impl ShmOptions {
     /// # Errors
     ///
     /// `NotFound` (also when the creator gave up and unlinked it while this call waited),
-    /// `PermissionDenied` (mode, or an untrusted owner), `InvalidInput` for a bad name,
+    /// `PermissionDenied` (mode, an untrusted owner, or a segment that its group or other
+    /// users may write), `InvalidInput` for a bad name or a name that is a directory,
     /// `InvalidData` for a segment that does not hold a `T` or whose creator died before it
     /// was ready, `TimedOut` when its live creator did not finish within the init timeout.
     ///
@@ -200,7 +238,8 @@ impl ShmOptions {
     ///
     /// # Errors
     ///
-    /// `NotFound`, `PermissionDenied`, `InvalidInput` for [`SysvKey::Private`] (which names no
+    /// `NotFound`, `PermissionDenied` (mode, an untrusted owner or creator, or a segment that
+    /// its group or other users may write), `InvalidInput` for [`SysvKey::Private`] (which names no
     /// existing segment; use [`sysv_attach`](Self::sysv_attach)), `InvalidData`, `TimedOut`.
     ///
     /// # Examples
@@ -257,8 +296,8 @@ impl ShmOptions {
     ///
     /// # Errors
     ///
-    /// `NotFound` (`EINVAL`/`EIDRM` from `shmctl`), `PermissionDenied`, `InvalidData`,
-    /// `TimedOut`.
+    /// `NotFound` (`EINVAL`/`EIDRM` from `shmctl`), `PermissionDenied` (as for
+    /// [`sysv_open`](Self::sysv_open)), `InvalidData`, `TimedOut`.
     ///
     /// # Examples
     ///
@@ -276,9 +315,46 @@ impl ShmOptions {
     }
 
     /// Whether a segment owned by `uid` may be trusted.
-    pub(crate) fn trusts(&self, uid: u32) -> bool {
+    fn trusts(&self, uid: u32) -> bool {
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
         uid == me || uid == 0 || self.trusted_owners.contains(&uid)
+    }
+
+    /// Refuses a segment owned by `uid` unless that user is trusted; `role` says how the
+    /// segment belongs to it ("owned", "created").
+    pub(crate) fn check_owner(&self, uid: u32, role: &str, what: &str) -> io::Result<()> {
+        if self.trusts(uid) {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{what}: {role} by uid {uid}, which is neither this user nor trusted \
+                 (see ShmOptions::trust_owner)"
+            ),
+        ))
+    }
+
+    /// Refuses a segment whose permission bits `mode` let its group or other users write it,
+    /// unless [`allow_group_or_other_write`](Self::allow_group_or_other_write) accepts that.
+    pub(crate) fn check_writers(&self, mode: u32, what: &str) -> io::Result<()> {
+        let mode = mode & 0o777;
+        if mode & 0o022 == 0 || self.shared_write {
+            return Ok(());
+        }
+        let writers = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and other users",
+            (true, false) => "its group",
+            _ => "other users",
+        };
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{what}: mode {mode:04o} lets {writers} write it, and a writer can forge its \
+                 contents, lock state included; refused unless \
+                 ShmOptions::allow_group_or_other_write(true)"
+            ),
+        ))
     }
 }

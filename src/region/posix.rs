@@ -1,10 +1,12 @@
 //! POSIX named segments: `shm_open`, `flock`, `ftruncate`, `mmap(MAP_SHARED)`, `shm_unlink`.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::header::{Creator, Geometry, HEADER_SIZE};
@@ -55,8 +57,25 @@ fn shm_open(cname: &CString, flags: i32, mode: u32, what: &str) -> io::Result<Op
     match err.raw_os_error() {
         Some(libc::EEXIST) if flags & libc::O_EXCL != 0 => Ok(None),
         Some(libc::ENOENT) if flags & libc::O_CREAT == 0 => Ok(None),
+        Some(libc::EINVAL | libc::EISDIR) if is_directory(cname) => Err(invalid_input(format!(
+            "{what}: {} is a directory, not a shared memory segment",
+            segment_path(cname).display()
+        ))),
         _ => Err(crate::sys::error::with_context(err, what)),
     }
+}
+
+/// Where glibc keeps the segment `cname` (`/dev/shm` followed by the name).
+fn segment_path(cname: &CString) -> PathBuf {
+    let body = cname.to_bytes().strip_prefix(b"/").unwrap_or_default();
+    Path::new("/dev/shm").join(OsStr::from_bytes(body))
+}
+
+/// Whether the name is a directory under `/dev/shm`: glibc's `shm_open` then fails with a bare
+/// `EINVAL` (the `EISDIR` of `open`, rewritten). Elsewhere names have no path to look at.
+fn is_directory(cname: &CString) -> bool {
+    cfg!(target_os = "linux")
+        && std::fs::symlink_metadata(segment_path(cname)).is_ok_and(|meta| meta.is_dir())
 }
 
 pub(crate) fn create<T: ShmSafe>(opts: &ShmOptions, name: &str, value: T) -> io::Result<ShmBox<T>> {
@@ -220,21 +239,14 @@ fn checked_len(file: &File, opts: &ShmOptions, what: &str) -> io::Result<usize> 
     }
 }
 
-/// The segment's size, after checking that its owner is trusted.
+/// The segment's size, after checking that its owner is trusted and that no one else may
+/// write it (unless the options say otherwise).
 fn owned_size(file: &File, opts: &ShmOptions, what: &str) -> io::Result<u64> {
     let meta = file
         .metadata()
         .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: fstat")))?;
-    if !opts.trusts(meta.uid()) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{what}: owned by uid {}, which is neither this user nor trusted \
-                 (see ShmOptions::trust_owner)",
-                meta.uid()
-            ),
-        ));
-    }
+    opts.check_owner(meta.uid(), "owned", what)?;
+    opts.check_writers(meta.mode(), what)?;
     Ok(meta.size())
 }
 

@@ -31,8 +31,9 @@ impl<T: ShmSafe> ShmBox<T> {
     ///
     /// # Errors
     ///
-    /// `NotFound`, `PermissionDenied`, `InvalidInput`, `InvalidData` (another layout, backend
-    /// or format version, not initialised, or garbage), `TimedOut`.
+    /// `NotFound`, `PermissionDenied` (as for [`ShmOptions::open`]), `InvalidInput`,
+    /// `InvalidData` (another layout, backend or format version, not initialised, or
+    /// garbage), `TimedOut`.
     ///
     /// # Examples
     ///

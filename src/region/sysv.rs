@@ -228,16 +228,17 @@ fn attach_checked<T: ShmSafe>(opts: &ShmOptions, id: i32, what: &str) -> io::Res
     unsafe { ShmBox::validated(mapping, len, what, opts, || creator_of(id)) }
 }
 
-/// The segment's size, after checking its owner, from `IPC_STAT`.
+/// The segment's size, from `IPC_STAT`, after checking its owner and its creator (who can
+/// still write it after handing it to another owner with `IPC_SET`) and that no one else may
+/// write it (unless the options say otherwise).
 fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
     let ds = stat(id, what)?;
-    let uid = ds.shm_perm.uid;
-    if !opts.trusts(uid) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("{what}: owned by uid {uid}, which is neither this user nor trusted"),
-        ));
+    let (uid, cuid) = (ds.shm_perm.uid, ds.shm_perm.cuid);
+    opts.check_owner(uid, "owned", what)?;
+    if cuid != uid {
+        opts.check_owner(cuid, &format!("owned by uid {uid} but created"), what)?;
     }
+    opts.check_writers(u32::from(ds.shm_perm.mode), what)?;
     let len = ds.shm_segsz as usize;
     if len < HEADER_SIZE {
         return Err(invalid_data(format!(

@@ -194,6 +194,38 @@ pub fn sysv_stat(id: i32) -> (u32, u32, usize) {
     )
 }
 
+/// `IPC_STAT` of a System V segment: (owner uid, creator uid).
+pub fn sysv_owners(id: i32) -> (u32, u32) {
+    // SAFETY: shmid_ds is plain data for which all zeroes is valid.
+    let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds.
+    let rc = unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) };
+    assert_eq!(rc, 0, "IPC_STAT: {}", io::Error::last_os_error());
+    (ds.shm_perm.uid, ds.shm_perm.cuid)
+}
+
+/// `IPC_SET`s the owner uid of a System V segment (its creator uid stays); whether it worked.
+pub fn set_sysv_owner(id: i32, uid: u32) -> bool {
+    // SAFETY: shmid_ds is plain data for which all zeroes is valid.
+    let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds.
+    if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } != 0 {
+        return false;
+    }
+    ds.shm_perm.uid = uid;
+    // SAFETY: `ds` is a valid shmid_ds, filled in by IPC_STAT above.
+    unsafe { libc::shmctl(id, libc::IPC_SET, &mut ds) == 0 }
+}
+
+/// Removes an empty directory when dropped.
+pub struct RemoveDir(pub PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 /// `flock(file, op)`; whether it succeeded.
 pub fn flock(file: &std::fs::File, op: i32) -> bool {
     use std::os::fd::AsRawFd;
