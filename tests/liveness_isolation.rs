@@ -226,8 +226,10 @@ type RawOf<M> = <M as Raw>::R;
 
 /// Plays `role` on the segment `name` with the backend `R`.
 fn play<R: RawMutex>(role: &str, name: &str) -> i32 {
+    // Mode 0666: the rows with other users need it.
     let arena = ShmOptions::new()
         .trust_owner(0)
+        .allow_group_or_other_write(true)
         .open::<Arena<R>>(name)
         .expect("open the arena");
     match role {
