@@ -124,7 +124,7 @@ pub mod generic {
 pub use backend::BackendId;
 pub use condvar::WaitTimeoutResult;
 pub use region::{ShmBox, ShmOptions, ShmRef, SysvKey};
-pub use shm_safe::ShmSafe;
+pub use shm_safe::{BitPatterns, ShmSafe};
 pub use shmsync_derive::ShmSafe;
 
 #[cfg(any(target_os = "linux", shmsync_loom))]
