@@ -71,11 +71,13 @@
 //! - A process that stops (SIGSTOP, a debugger) while holding a lock is alive: the others wait.
 //! - The `pthread` backend builds on other Unixes; robust mutexes (owner-death recovery) exist
 //!   only where the platform has them (Linux, FreeBSD; not macOS). Only Linux is tested.
-//! - Every process that can write a segment is trusted: opening validates the header, not the
-//!   value, so a writer that stores an invalid `bool` or `char`, corrupts a pthread mutex's
-//!   internals, or truncates the segment (the next access faults with SIGBUS) can break the
-//!   others. That is why opening refuses segments owned by other users unless
-//!   [`ShmOptions::trust_owner`] says otherwise, and why the default mode is `0600`.
+//! - Every process that can write a segment is trusted: opening validates the header and checks
+//!   the value's bytes where they can be checked (a `bool` or `char` holding a value it cannot
+//!   take is `InvalidData`; see [`ShmSafe::BIT_PATTERNS`]), but a writer that stores an invalid
+//!   value later, corrupts a pthread mutex's internals, or truncates the segment (the next
+//!   access faults with SIGBUS) can break the others. That is why opening refuses segments
+//!   owned by other users unless [`ShmOptions::trust_owner`] says otherwise, and why the
+//!   default mode is `0600`.
 //! - A process's identity is cached and reset in forked children by a `pthread_atfork`
 //!   handler; a child made without running atfork handlers (raw `clone`/`clone3`,
 //!   `syscall(SYS_fork)`, `_Fork`) must `exec` before it touches a futex-backend primitive.

@@ -7,7 +7,7 @@ use core::ops::Deref;
 use core::ptr::NonNull;
 use std::io;
 
-use crate::ShmSafe;
+use crate::{BitPatterns, ShmSafe};
 
 mod header;
 mod map;
@@ -159,6 +159,8 @@ impl<T: ShmSafe> ShmBox<T> {
         // SAFETY: per the contract, `len` readable bytes (at least a header) are mapped.
         unsafe { header::validate::<T>(base, len, what, timeout, creator)? };
         let offset = header::Geometry::of::<T>().offset;
+        // SAFETY: the header was validated for T, so T's bytes lie at `offset`, aligned.
+        unsafe { check_value(base.add(offset).cast::<T>(), what)? };
         // SAFETY: the header was validated for T, so a published T lies at `offset`.
         Ok(unsafe { ShmBox::from_mapping(mapping, offset) })
     }
@@ -190,6 +192,31 @@ fn segments_supported(what: &str) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         format!("{what}: shared-memory segments are not modelled under --cfg shmsync_loom; use ShmBox::new or an Arc"),
+    ))
+}
+
+/// Refuses the bytes at `value` when they are not a valid `T` (a forged `bool` or `char`,
+/// say). Types whose bytes cannot be checked ([`BitPatterns::Unchecked`]) pass: whoever
+/// trusts them vouches for them.
+///
+/// # Safety
+///
+/// - `value` is aligned for `T` and valid for reads of `size_of::<T>()` initialised bytes.
+unsafe fn check_value<T: ShmSafe>(value: *const T, what: &str) -> io::Result<()> {
+    if T::BIT_PATTERNS != BitPatterns::Checked {
+        return Ok(());
+    }
+    // SAFETY: `value` is aligned and readable (caller's contract).
+    if unsafe { T::is_valid_bit_pattern(value) } {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{what}: the bytes of the value are not a valid {} (a bool or char field holds \
+             a value it cannot take)",
+            core::any::type_name::<T>()
+        ),
     ))
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::header::{self, Geometry};
 use crate::sys::error::invalid_input;
-use crate::ShmSafe;
+use crate::{BitPatterns, ShmSafe};
 
 /// A validated `T` (with a shmsync header in front of it) inside memory the application
 /// maps itself: a `memmap2::MmapMut`, or a pointer from C. Borrowed, not owned: dropping it
@@ -68,13 +68,21 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
         unsafe { ShmRef::init(ptr, len, value) }
     }
 
-    /// Validates the header at `offset` in `map` and borrows the `T` behind it.
+    /// Validates the header at `offset` in `map`, then the value's bytes, and borrows the `T`
+    /// behind it.
+    ///
+    /// Safe code can write any bytes into an `MmapMut`, so the value is checked too: a `bool`
+    /// or `char` (alone or as a field, element or a mutex's value) that holds a value it
+    /// cannot take is refused. Types whose bytes cannot be checked
+    /// ([`BitPatterns::Unchecked`](crate::BitPatterns::Unchecked): pthread-backend primitives,
+    /// hand-written `ShmSafe` impls that do not say) do not compile here; the unsafe
+    /// [`attach`](Self::attach) takes them on the caller's word.
     ///
     /// # Errors
     ///
     /// `InvalidInput` when the region is too small or misaligned; `InvalidData` when it does
-    /// not hold a `T` (another layout, not initialised, garbage); `TimedOut` when its creator
-    /// is still initialising it after 5 s.
+    /// not hold a `T` (another layout, not initialised, garbage, or a value whose bytes are
+    /// not a valid `T`); `TimedOut` when its creator is still initialising it after 5 s.
     ///
     /// # Examples
     ///
@@ -85,7 +93,17 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// assert_eq!(*ShmRef::<u64>::attach_in(&mut map, 0).unwrap(), 7);
     /// assert!(ShmRef::<i64>::attach_in(&mut map, 0).is_err());
     /// ```
+    ///
+    /// A type whose bytes cannot be checked is refused at compile time:
+    ///
+    /// ```compile_fail
+    /// use shmsync::ShmRef;
+    /// let mut map = memmap2::MmapMut::map_anon(4096).unwrap();
+    /// let _ = ShmRef::<shmsync::pthread::ShmMutex<u64>>::attach_in(&mut map, 0);
+    /// ```
     pub fn attach_in(map: &'a mut memmap2::MmapMut, offset: usize) -> io::Result<Self> {
+        #[allow(clippy::let_unit_value)]
+        let () = Checkable::<T>::ASSERT;
         let (ptr, len) = region(map.as_mut_ptr(), map.len(), offset)?;
         // SAFETY: as for `init_in`.
         unsafe { ShmRef::attach(ptr, len) }
@@ -133,6 +151,12 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// Validates the header at `ptr` (a region of `len` bytes) and borrows the `T` behind it.
     /// Reads only.
     ///
+    /// The value's bytes are checked as in [`attach_in`](Self::attach_in) when `T`'s can be;
+    /// for a type whose bytes cannot be checked
+    /// ([`BitPatterns::Unchecked`](crate::BitPatterns::Unchecked), such as a pthread-backend
+    /// mutex, whose C library internals hold pointers and flags that glibc writes through),
+    /// the caller vouches for them.
+    ///
     /// # Errors
     ///
     /// As for [`attach_in`](Self::attach_in).
@@ -143,6 +167,10 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     ///   mapped that long.
     /// - Nothing in this process reads or writes the region except through `ShmRef`s during
     ///   `'a`.
+    /// - When `T::BIT_PATTERNS` is `Unchecked`: the value's bytes were written by shmsync
+    ///   (placed by [`init`](Self::init) or [`init_in`](Self::init_in), or by a `ShmBox`) and
+    ///   have since been changed only by shmsync's own operations on it, in this process or in
+    ///   any other that maps them; no code wrote the region's bytes by other means.
     ///
     /// # Examples
     ///
@@ -155,8 +183,11 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
         let creator = || header::Creator::Unknown;
         // SAFETY: `check` proved `len` covers a header; the caller vouches for the region.
         unsafe { header::validate::<T>(ptr, len, &what, Duration::from_secs(5), creator)? };
-        // SAFETY: the header was validated for T.
-        Ok(unsafe { ShmRef::at(ptr, Geometry::of::<T>().offset) })
+        let offset = Geometry::of::<T>().offset;
+        // SAFETY: the header was validated for T, so T's bytes lie at `offset`, aligned.
+        unsafe { super::check_value(ptr.add(offset).cast::<T>(), &what)? };
+        // SAFETY: the header and (where it can be checked) the value were validated for T.
+        Ok(unsafe { ShmRef::at(ptr, offset) })
     }
 
     /// # Safety
@@ -170,6 +201,18 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
             _borrow: PhantomData,
         }
     }
+}
+
+/// Compile-time checks on the `T`s that the safe placement functions take.
+struct Checkable<T>(PhantomData<T>);
+
+impl<T: ShmSafe> Checkable<T> {
+    /// Evaluates to `()` only for a type whose placed bytes can be checked.
+    const ASSERT: () = assert!(
+        !matches!(T::BIT_PATTERNS, BitPatterns::Unchecked),
+        "ShmRef::attach_in takes only types whose bytes can be checked (ShmSafe::BIT_PATTERNS \
+         is not Unchecked); for pthread-backend primitives use the unsafe ShmRef::attach"
+    );
 }
 
 /// The sub-region of a mapping starting at `offset`.
