@@ -71,6 +71,9 @@
 //! - A process that stops (SIGSTOP, a debugger) while holding a lock is alive: the others wait.
 //! - The `pthread` backend builds on other Unixes; robust mutexes (owner-death recovery) exist
 //!   only where the platform has them (Linux, FreeBSD; not macOS). Only Linux is tested.
+//! - A `pthread` mutex is robust (a holder's death poisons it) only in memory that shmsync
+//!   keeps mapped while glibc's robust lists may point into it: a [`ShmBox`], or a raw
+//!   [`ShmRef`] placement. Elsewhere it is process-shared but not robust (see [`pthread`]).
 //! - Every process that can write a segment is trusted: opening validates the header and checks
 //!   the value's bytes where they can be checked (a `bool` or `char` holding a value it cannot
 //!   take is `InvalidData`; see [`ShmSafe::BIT_PATTERNS`]), but a writer that stores an invalid

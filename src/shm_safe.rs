@@ -35,6 +35,9 @@ mod impls;
 ///   [`is_valid_bit_pattern`](Self::is_valid_bit_pattern) returns `true` for valid values only
 ///   and reads nothing outside the value. A type whose validity cannot be checked keeps the
 ///   default, [`BitPatterns::Unchecked`].
+/// - `BACKENDS` names the backend of every primitive the type holds (the derive and the
+///   impls of arrays and tuples combine their fields'). A pthread-backend mutex in a type that
+///   does not say so still works, but a `ShmBox` of it does not set it up robust.
 /// - The type has a fixed layout (`#[repr(C)]` or `#[repr(transparent)]` for structs).
 /// - The type has no `Drop` impl and no drop glue.
 /// - When `FINGERPRINT` is overridden, it must change whenever the layout does. A hand-written

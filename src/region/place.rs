@@ -7,6 +7,7 @@ use std::io;
 use std::time::Duration;
 
 use super::header::{self, Geometry};
+use super::zones::BorrowedZone;
 use crate::sys::error::invalid_input;
 use crate::{BitPatterns, ShmSafe};
 
@@ -16,6 +17,13 @@ use crate::{BitPatterns, ShmSafe};
 ///
 /// Placement needs [`ShmRef::size_for`] bytes, aligned to 8 (or to `T`'s alignment if
 /// larger); page-aligned mappings always qualify.
+///
+/// Pthread-backend primitives are placed only through the unsafe [`init`](Self::init) and
+/// [`attach`](Self::attach): glibc keeps a robust mutex whose guard was leaked on its
+/// thread's robust list and writes through it, so the memory must stay mapped as long as
+/// that may be, which an `MmapMut` that safe code can drop cannot promise. In such a
+/// placement the mutexes are robust (a holder's death poisons them), and dropping the
+/// `ShmRef` while a robust list still points into the region aborts the process.
 ///
 /// # Examples
 ///
@@ -30,6 +38,9 @@ use crate::{BitPatterns, ShmSafe};
 /// ```
 pub struct ShmRef<'a, T: ShmSafe> {
     value: NonNull<T>,
+    /// For a `T` holding pthread-backend primitives (raw placements only): the region's
+    /// registration as a place for robust mutexes, checked when it drops.
+    _zone: Option<BorrowedZone>,
     _borrow: PhantomData<&'a T>,
 }
 
@@ -54,14 +65,24 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// same file to [`attach_in`](Self::attach_in). `map` must be a shared mapping (for example
     /// `MmapOptions::map_mut` of a file, not `map_anon`) for other processes to see it.
     ///
+    /// A `T` holding pthread-backend primitives does not compile here; see [`ShmRef`].
+    ///
     /// # Errors
     ///
     /// `InvalidInput` when the region at `offset` is too small or misaligned.
     ///
     /// # Examples
     ///
-    /// See [`ShmRef`].
+    /// See [`ShmRef`]. A pthread-backend mutex needs the unsafe [`init`](Self::init):
+    ///
+    /// ```compile_fail
+    /// let mut map = memmap2::MmapMut::map_anon(4096).unwrap();
+    /// let m = shmsync::pthread::ShmMutex::new(0u32);
+    /// let _ = shmsync::ShmRef::init_in(&mut map, 0, m);
+    /// ```
     pub fn init_in(map: &'a mut memmap2::MmapMut, offset: usize, value: T) -> io::Result<Self> {
+        #[allow(clippy::let_unit_value)]
+        let () = Placeable::<T>::NO_PTHREAD;
         let (ptr, len) = region(map.as_mut_ptr(), map.len(), offset)?;
         // SAFETY: `region` checked bounds; the exclusive borrow of `map` keeps the mapping
         // alive and stops this process from making other references into it for 'a.
@@ -75,7 +96,8 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// or `char` (alone or as a field, element or a mutex's value) that holds a value it
     /// cannot take is refused. Types whose bytes cannot be checked
     /// ([`BitPatterns::Unchecked`](crate::BitPatterns::Unchecked): pthread-backend primitives,
-    /// hand-written `ShmSafe` impls that do not say) do not compile here; the unsafe
+    /// hand-written `ShmSafe` impls that do not say) do not compile here, nor do types
+    /// holding pthread-backend primitives (see [`ShmRef`]); the unsafe
     /// [`attach`](Self::attach) takes them on the caller's word.
     ///
     /// # Errors
@@ -103,7 +125,7 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// ```
     pub fn attach_in(map: &'a mut memmap2::MmapMut, offset: usize) -> io::Result<Self> {
         #[allow(clippy::let_unit_value)]
-        let () = Checkable::<T>::ASSERT;
+        let ((), ()) = (Placeable::<T>::NO_PTHREAD, Placeable::<T>::CHECKABLE);
         let (ptr, len) = region(map.as_mut_ptr(), map.len(), offset)?;
         // SAFETY: as for `init_in`.
         unsafe { ShmRef::attach(ptr, len) }
@@ -121,6 +143,10 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     ///   mapped that long.
     /// - No other process trusts the region until this call returns, and nothing in this
     ///   process reads or writes it except through the returned `ShmRef` during `'a`.
+    /// - When `T` holds pthread-backend primitives: the region stays mapped until the
+    ///   returned `ShmRef` is dropped, and for the rest of the process if it is leaked
+    ///   instead (`mem::forget`). The drop aborts the process if a robust list still points
+    ///   into the region, so once it has returned, the region may go.
     ///
     /// # Examples
     ///
@@ -130,6 +156,20 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// // SAFETY: the 4096-byte mapping outlives `placed` and is used only through it.
     /// let placed = unsafe { ShmRef::init(map.as_mut_ptr(), map.len(), 3u16) }.unwrap();
     /// assert_eq!(*placed, 3);
+    /// ```
+    ///
+    /// A pthread-backend mutex, set up robust:
+    ///
+    /// ```
+    /// use shmsync::{pthread::ShmMutex, ShmRef};
+    /// let mut map = memmap2::MmapMut::map_anon(4096).unwrap();
+    /// // SAFETY: the mapping outlives `placed` (dropped first, not leaked) and is used only
+    /// // through it.
+    /// let placed = unsafe { ShmRef::init(map.as_mut_ptr(), map.len(), ShmMutex::new(0u8)) };
+    /// let placed = placed.unwrap();
+    /// *placed.lock().unwrap() += 1;
+    /// drop(placed);
+    /// drop(map);
     /// ```
     pub unsafe fn init(ptr: *mut u8, len: usize, value: T) -> io::Result<Self> {
         #[allow(clippy::let_unit_value)]
@@ -167,6 +207,8 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     ///   mapped that long.
     /// - Nothing in this process reads or writes the region except through `ShmRef`s during
     ///   `'a`.
+    /// - When `T` holds pthread-backend primitives: the region stays mapped until the
+    ///   returned `ShmRef` is dropped, as for [`init`](Self::init).
     /// - When `T::BIT_PATTERNS` is `Unchecked`: the value's bytes were written by shmsync
     ///   (placed by [`init`](Self::init) or [`init_in`](Self::init_in), or by a `ShmBox`) and
     ///   have since been changed only by shmsync's own operations on it, in this process or in
@@ -196,22 +238,33 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     unsafe fn at(base: *mut u8, offset: usize) -> Self {
         // SAFETY: per the contract, the offset is within the region.
         let value = unsafe { base.add(offset) }.cast::<T>();
+        // Registered before any lock can be taken in it; see `BorrowedZone`.
+        let zone = super::holds_pthread::<T>()
+            .then(|| BorrowedZone::register(base as usize, Geometry::of::<T>().total));
         ShmRef {
             value: NonNull::new(value).expect("placed regions are not at address 0"),
+            _zone: zone,
             _borrow: PhantomData,
         }
     }
 }
 
 /// Compile-time checks on the `T`s that the safe placement functions take.
-struct Checkable<T>(PhantomData<T>);
+struct Placeable<T>(PhantomData<T>);
 
-impl<T: ShmSafe> Checkable<T> {
+impl<T: ShmSafe> Placeable<T> {
+    /// Evaluates to `()` only for a type without pthread-backend primitives.
+    const NO_PTHREAD: () = assert!(
+        !super::holds_pthread::<T>(),
+        "ShmRef::init_in and ShmRef::attach_in do not take pthread-backend primitives: the \
+         MmapMut could be unmapped while glibc's robust list still points into it; use the \
+         unsafe ShmRef::init and ShmRef::attach"
+    );
     /// Evaluates to `()` only for a type whose placed bytes can be checked.
-    const ASSERT: () = assert!(
+    const CHECKABLE: () = assert!(
         !matches!(T::BIT_PATTERNS, BitPatterns::Unchecked),
         "ShmRef::attach_in takes only types whose bytes can be checked (ShmSafe::BIT_PATTERNS \
-         is not Unchecked); for pthread-backend primitives use the unsafe ShmRef::attach"
+         is not Unchecked); use the unsafe ShmRef::attach"
     );
 }
 
