@@ -1,5 +1,6 @@
 //! What must not compile: non-`ShmSafe` values in shared primitives and boxes, derives on
-//! structs without a fixed layout or with non-`ShmSafe` fields, and types with drop glue.
+//! structs without a fixed layout or with non-`ShmSafe` fields, types with drop glue, and
+//! pthread-backend or unchecked types in the safe `ShmRef` placement functions.
 //!
 //! The `pass` cases make trybuild build (not just check) every case, which the drop-glue
 //! check needs: `ShmSafe::ASSERT_NO_DROP` is evaluated when a generic constructor is
