@@ -4,16 +4,26 @@
 //! ```text
 //! cargo run --example embed
 //! ```
+//!
+//! The safe `ShmRef::init_in`/`attach_in` take the futex backend's mutex (Linux); the pthread
+//! backend's goes through the unsafe `ShmRef::init`/`attach`, whose contracts cover what a
+//! `MmapMut` cannot promise (see their docs).
 
+#[cfg(target_os = "linux")]
 use std::fs::OpenOptions;
+#[cfg(target_os = "linux")]
 use std::process::ExitCode;
 
+#[cfg(target_os = "linux")]
 use memmap2::MmapMut;
-use shmsync::{ShmMutex, ShmRef, ShmSafe};
+#[cfg(target_os = "linux")]
+use shmsync::{futex::ShmMutex, ShmRef, ShmSafe};
 
 /// The application's own file layout: a 4 KiB header page of its own, then shmsync's region.
+#[cfg(target_os = "linux")]
 const REGION_OFFSET: usize = 4096;
 
+#[cfg(target_os = "linux")]
 #[derive(ShmSafe)]
 #[repr(C)]
 struct Hits {
@@ -21,6 +31,12 @@ struct Hits {
     by_child: u64,
 }
 
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("embed: this example uses the futex backend, which is Linux only");
+}
+
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     let path = std::env::temp_dir().join(format!("shmsync-embed-{}", std::process::id()));
     let file = OpenOptions::new()

@@ -80,6 +80,7 @@ unsafe impl<C: RawCondvar> ShmSafe for ShmCondvar<C> {
         core::mem::align_of::<Self>(),
     );
     const BACKENDS: u32 = <C::Mutex as RawMutex>::ID.bit();
+    const BIT_PATTERNS: crate::BitPatterns = <C::Mutex as RawMutex>::ID.bit_patterns();
 }
 
 type Guard<'a, T, C> = ShmMutexGuard<'a, T, <C as RawCondvar>::Mutex>;

@@ -73,13 +73,18 @@
 //! - A process that stops (SIGSTOP, a debugger) while holding a lock is alive: the others wait.
 //! - The `pthread` backend builds on other Unixes; robust mutexes (owner-death recovery) exist
 //!   only where the platform has them (Linux, FreeBSD; not macOS). Only Linux is tested.
-//! - Every process that can write a segment is trusted: opening validates the header, not the
-//!   value, so a writer that stores an invalid `bool` or `char`, corrupts a pthread mutex's
-//!   internals, or truncates the segment (the next access faults with SIGBUS) can break the
-//!   others. That is why opening refuses segments owned (or, for System V, created) by other
-//!   users unless [`ShmOptions::trust_owner`] says otherwise, refuses segments that their
-//!   group or other users may write unless [`ShmOptions::allow_group_or_other_write`] says
-//!   otherwise, and why the default mode is `0600`.
+//! - A `pthread` mutex is robust (a holder's death poisons it) only in memory that shmsync
+//!   keeps mapped while glibc's robust lists may point into it: a [`ShmBox`], or a raw
+//!   [`ShmRef`] placement. Elsewhere it is process-shared but not robust (see [`pthread`]).
+//! - Every process that can write a segment is trusted: opening validates the header and checks
+//!   the value's bytes where they can be checked (a `bool` or `char` holding a value it cannot
+//!   take is `InvalidData`; see [`ShmSafe::BIT_PATTERNS`]), but a writer that stores an invalid
+//!   value later, corrupts a pthread mutex's internals, or truncates the segment (the next
+//!   access faults with SIGBUS) can break the others. That is why opening refuses segments
+//!   owned (or, for System V, created) by other users unless [`ShmOptions::trust_owner`] says
+//!   otherwise, refuses segments that their group or other users may write unless
+//!   [`ShmOptions::allow_group_or_other_write`] says otherwise, and why the default mode is
+//!   `0600`.
 //! - A process's identity is cached and reset in forked children by a `pthread_atfork`
 //!   handler; a child made without running atfork handlers (raw `clone`/`clone3`,
 //!   `syscall(SYS_fork)`, `_Fork`) must `exec` before it touches a primitive.
@@ -128,7 +133,7 @@ pub mod generic {
 pub use backend::BackendId;
 pub use condvar::WaitTimeoutResult;
 pub use region::{ShmBox, ShmOptions, ShmRef, SysvKey};
-pub use shm_safe::ShmSafe;
+pub use shm_safe::{BitPatterns, ShmSafe};
 pub use shmsync_derive::ShmSafe;
 
 #[cfg(any(target_os = "linux", shmsync_loom))]

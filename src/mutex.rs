@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::backend::{Acquired, RawMutex};
 use crate::shm_safe::fingerprint;
 use crate::sync::{Access, AtomicU32, DataCell, Deadline, Ordering};
-use crate::ShmSafe;
+use crate::{BitPatterns, ShmSafe};
 
 /// A mutual-exclusion lock that works across processes sharing memory, generic over its
 /// backend; use the aliases [`futex::ShmMutex`](crate::futex::ShmMutex),
@@ -61,6 +61,21 @@ unsafe impl<T: ShmSafe, R: RawMutex> ShmSafe for ShmMutex<T, R> {
         core::mem::align_of::<Self>(),
     );
     const BACKENDS: u32 = T::BACKENDS | R::ID.bit();
+    // The poison word is 0 or not; the lock's own bytes are its backend's business.
+    const BIT_PATTERNS: BitPatterns = R::ID.bit_patterns().and(T::BIT_PATTERNS);
+
+    unsafe fn is_valid_bit_pattern(ptr: *const Self) -> bool {
+        if Self::BIT_PATTERNS == BitPatterns::Unchecked {
+            return false;
+        }
+        // SAFETY: `ptr` points to a readable mutex (caller's contract); `addr_of!` makes no
+        // reference to its unchecked bytes.
+        let data = unsafe { core::ptr::addr_of!((*ptr).data) };
+        // SAFETY: `data` points into the same readable mutex.
+        let value = unsafe { DataCell::value_ptr(data) };
+        // SAFETY: the value lies within the mutex, aligned for T (caller's contract).
+        unsafe { T::is_valid_bit_pattern(value) }
+    }
 }
 
 impl<T: ShmSafe, R: RawMutex> ShmMutex<T, R> {

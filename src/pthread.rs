@@ -1,4 +1,5 @@
-//! The pthread backend: `ShmMutex` on a robust, process-shared `pthread_mutex_t`.
+//! The pthread backend: `ShmMutex` on a process-shared `pthread_mutex_t`, robust in shared
+//! memory that shmsync maps or places.
 //!
 //! On Linux its `ShmCondvar` is a futex sequence counter (glibc's `pthread_cond_t` is not
 //! crash-safe before glibc 2.41 and changes layout between glibc versions); on other Unixes it
@@ -13,18 +14,27 @@
 //! has no robust mutexes: a process that dies holding the lock leaves it locked for good and
 //! nothing is poisoned; it also has no `pthread_mutex_timedlock`, so `try_lock_for` retries
 //! `trylock` with short sleeps. Outside
-//! glibc, timed locks take CLOCK_REALTIME and the remaining time is converted once. Whether a
-//! waiter killed inside a `pthread_cond_t` wait disturbs others is up to the C library.
+//! glibc, timed locks take CLOCK_REALTIME and the remaining time is converted once, and
+//! shmsync cannot read the robust lists: a `ShmBox` holding pthread-backend primitives keeps
+//! its memory mapped when it drops, and mutexes in raw `ShmRef` placements are not robust.
+//! Whether a waiter killed inside a `pthread_cond_t` wait disturbs others is up to the C
+//! library.
 //!
-//! # Leaked guards
+//! # Robust only where shmsync keeps the memory mapped
 //!
 //! glibc keeps each robust mutex a thread holds on a per-thread list linked through the
-//! mutexes themselves, and writes through it. A guard leaked with `mem::forget` leaves its
-//! mutex on that list, so the mutex's memory must stay put: a [`ShmBox`](crate::ShmBox)
-//! holding pthread-backend primitives checks the lists when it drops and keeps its memory
-//! mapped if any entry points into it. A pthread `ShmMutex` elsewhere (a local variable, a
-//! `Box`, memory placed with [`ShmRef`](crate::ShmRef)) must not be moved or freed while a
-//! leaked guard holds it. The futex backend has no such rule.
+//! mutexes themselves, and writes through it; a guard leaked with `mem::forget` leaves its
+//! mutex there for good, so that memory must never be freed or reused. The mutex is therefore
+//! set up robust (a holder's death poisons it) only where shmsync decides when the memory
+//! goes: in a [`ShmBox`](crate::ShmBox), which keeps its mapping if a robust list still
+//! points into it when it drops, and in a raw [`ShmRef`](crate::ShmRef) placement
+//! ([`ShmRef::init`](crate::ShmRef::init), [`ShmRef::attach`](crate::ShmRef::attach)),
+//! whose drop aborts the process in that case. Anywhere else (a local variable, a `Box`,
+//! memory reached through your own pointers) it is process-shared but not robust: leaking a
+//! guard there is harmless, and a holder's death is not detected. A mutex first locked
+//! outside shared memory and then moved into a `ShmBox` keeps that set-up. The safe
+//! `ShmRef::init_in` and `attach_in` do not take pthread-backend types. The futex backend
+//! has none of these rules.
 //!
 //! # Examples
 //!
@@ -37,7 +47,8 @@
 
 use crate::backend::pthread::{RawPthreadCondvar, RawPthreadMutex};
 
-/// A process-shared robust pthread mutex; see [`generic::ShmMutex`](crate::generic::ShmMutex).
+/// A process-shared pthread mutex, robust where shmsync keeps its memory mapped (see the
+/// module docs); see [`generic::ShmMutex`](crate::generic::ShmMutex).
 ///
 /// # Examples
 ///

@@ -1,10 +1,8 @@
 //! The `ShmSafe` trait: what may live in shared memory, and its structural layout fingerprint.
 
 use core::mem::{align_of, size_of};
-use core::sync::atomic::{
-    AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicU16, AtomicU32,
-    AtomicU64, AtomicU8, AtomicUsize,
-};
+
+mod impls;
 
 /// Plain data that is valid in every process that maps it.
 ///
@@ -16,7 +14,10 @@ use core::sync::atomic::{
 /// Write `#[derive(ShmSafe)]` on a `#[repr(C)]` (or `#[repr(transparent)]`) struct: the derive
 /// checks the `repr` and every field, and computes the struct's layout fingerprint from its
 /// fields' offsets and fingerprints, so two programs that declare the same struct agree
-/// whatever they call it.
+/// whatever they call it. It also generates the check of placed bytes (see
+/// [`BIT_PATTERNS`](Self::BIT_PATTERNS)): a field-by-field check, so a struct holding a `bool`
+/// is checked, one of integers needs none, and one holding a pthread-backend mutex cannot be
+/// checked.
 ///
 /// `ShmMutex<Vec<u8>>`, `ShmMutex<&u8>`, `ShmMutex<Box<u8>>` and `ShmMutex<String>` do not
 /// compile:
@@ -29,9 +30,14 @@ use core::sync::atomic::{
 ///
 /// - Every field of the type, recursively, is meaningful in any process that maps the same
 ///   bytes: no pointers, references, handles or process-local ids.
-/// - Types with invalid bit patterns (`bool`, `char`, and structs holding them) rely on every
-///   process that can write the segment storing only valid values: shmsync trusts the
-///   processes that may write a segment (see the crate-level limits).
+/// - `BIT_PATTERNS` is [`BitPatterns::Any`] only if every bit pattern of the type's size is a
+///   valid value (padding bytes aside), and [`BitPatterns::Checked`] only if
+///   [`is_valid_bit_pattern`](Self::is_valid_bit_pattern) returns `true` for valid values only
+///   and reads nothing outside the value. A type whose validity cannot be checked keeps the
+///   default, [`BitPatterns::Unchecked`].
+/// - `BACKENDS` names the backend of every primitive the type holds (the derive and the
+///   impls of arrays and tuples combine their fields'). A pthread-backend mutex in a type that
+///   does not say so still works, but a `ShmBox` of it does not set it up robust.
 /// - The type has a fixed layout (`#[repr(C)]` or `#[repr(transparent)]` for structs).
 /// - The type has no `Drop` impl and no drop glue.
 /// - When `FINGERPRINT` is overridden, it must change whenever the layout does. A hand-written
@@ -53,8 +59,10 @@ use core::sync::atomic::{
 /// struct ByHand {
 ///     value: u32,
 /// }
-/// // SAFETY: one plain integer field, repr(C), no destructor.
-/// unsafe impl ShmSafe for ByHand {}
+/// // SAFETY: one plain integer field, repr(C), no destructor; every bit pattern is a `u32`.
+/// unsafe impl ShmSafe for ByHand {
+///     const BIT_PATTERNS: shmsync::BitPatterns = shmsync::BitPatterns::Any;
+/// }
 ///
 /// let boxed = shmsync::ShmBox::new(Stats { hits: 1, misses: 2 }).unwrap();
 /// assert_eq!(boxed.hits + boxed.misses, 3);
@@ -83,6 +91,56 @@ pub unsafe trait ShmSafe: Sized {
     /// ```
     const BACKENDS: u32 = 0;
 
+    /// Which bit patterns of the type are values, so that bytes someone else wrote can be
+    /// checked before they are trusted as a `Self` ([`ShmRef::attach_in`](crate::ShmRef::attach_in),
+    /// [`ShmBox::open`](crate::ShmBox::open)).
+    ///
+    /// [`Any`](BitPatterns::Any) for integers, floats, integer atomics and the futex backend's
+    /// primitives; [`Checked`](BitPatterns::Checked) for `bool`, `char` and `AtomicBool`;
+    /// [`Unchecked`](BitPatterns::Unchecked) for pthread-backend primitives (their C library
+    /// internals cannot be checked) and, by default, for hand-written impls. Arrays, tuples,
+    /// mutexes and derived structs combine their parts' with [`BitPatterns::and`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{BitPatterns, ShmSafe};
+    /// assert_eq!(u64::BIT_PATTERNS, BitPatterns::Any);
+    /// assert_eq!(<(u64, bool)>::BIT_PATTERNS, BitPatterns::Checked);
+    /// assert_eq!(shmsync::pthread::ShmMutex::<u64>::BIT_PATTERNS, BitPatterns::Unchecked);
+    /// ```
+    const BIT_PATTERNS: BitPatterns = BitPatterns::Unchecked;
+
+    /// Whether the `size_of::<Self>()` bytes at `ptr` are a valid `Self`. Called only for
+    /// types whose [`BIT_PATTERNS`](Self::BIT_PATTERNS) is [`Checked`](BitPatterns::Checked);
+    /// the default answers `true` for [`Any`](BitPatterns::Any) and `false` otherwise.
+    ///
+    /// An impl checks each field through the field type's own `is_valid_bit_pattern`, or
+    /// reads raw bytes with [`read_volatile`](core::ptr::read_volatile) as integers.
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` is non-null, aligned for `Self` and valid for reads of `size_of::<Self>()`
+    ///   bytes, all initialised (any byte of a mapping is).
+    /// - Those bytes may hold any pattern and other processes may write them meanwhile, so the
+    ///   impl never makes a `&Self` (or a reference to a part) from them and reads them only
+    ///   as integers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmSafe;
+    /// let forged = 2u8;
+    /// // SAFETY: `forged` is one readable, initialised byte, aligned for `bool`.
+    /// let valid = unsafe { bool::is_valid_bit_pattern((&forged as *const u8).cast()) };
+    /// assert!(!valid);
+    /// ```
+    #[inline]
+    unsafe fn is_valid_bit_pattern(ptr: *const Self) -> bool {
+        let _ = ptr;
+        Self::BIT_PATTERNS == BitPatterns::Any
+    }
+
     /// Evaluates to `()` only for types without drop glue; referenced by every constructor,
     /// so a `ShmSafe` type with a destructor fails to compile where it is first used.
     #[doc(hidden)]
@@ -90,6 +148,47 @@ pub unsafe trait ShmSafe: Sized {
         !core::mem::needs_drop::<Self>(),
         "a ShmSafe type must not have drop glue"
     );
+}
+
+/// Which bit patterns of a [`ShmSafe`] type are valid values, as
+/// [`ShmSafe::BIT_PATTERNS`] declares it.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::BitPatterns::{Any, Checked, Unchecked};
+/// assert_eq!(Any.and(Checked), Checked);
+/// assert_eq!(Checked.and(Unchecked), Unchecked);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BitPatterns {
+    /// Every bit pattern is a value: there is nothing to check.
+    Any,
+    /// Some bit patterns are not values, and
+    /// [`ShmSafe::is_valid_bit_pattern`] tells them apart.
+    Checked,
+    /// The bytes cannot be checked: only shmsync's own writes (or a caller's promise) make
+    /// them a valid value.
+    Unchecked,
+}
+
+impl BitPatterns {
+    /// The patterns of a composite of two parts with `self` and `other`: the weaker of the
+    /// two, `Unchecked` before `Checked` before `Any`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::BitPatterns;
+    /// assert_eq!(BitPatterns::Any.and(BitPatterns::Any), BitPatterns::Any);
+    /// ```
+    pub const fn and(self, other: BitPatterns) -> BitPatterns {
+        match (self, other) {
+            (BitPatterns::Unchecked, _) | (_, BitPatterns::Unchecked) => BitPatterns::Unchecked,
+            (BitPatterns::Checked, _) | (_, BitPatterns::Checked) => BitPatterns::Checked,
+            (BitPatterns::Any, BitPatterns::Any) => BitPatterns::Any,
+        }
+    }
 }
 
 /// Compile-time fingerprint arithmetic shared by the impls and the derive.
@@ -136,88 +235,5 @@ pub mod fingerprint {
     /// The fingerprint of a primitive; `code` names its kind (integer, float, atomic, ...).
     pub const fn primitive(code: u64, size: usize, align: usize) -> u64 {
         finish(mix(start(PRIMITIVE), code), size, align)
-    }
-}
-
-macro_rules! primitives {
-    ($($code:literal => $($ty:ty),+;)*) => {$($(
-        // SAFETY: a plain value with no pointers and no destructor, valid in any process.
-        unsafe impl ShmSafe for $ty {
-            const FINGERPRINT: u64 =
-                fingerprint::primitive($code, size_of::<$ty>(), align_of::<$ty>());
-        }
-    )+)*};
-}
-
-primitives! {
-    1 => u8, u16, u32, u64, u128, usize;
-    2 => i8, i16, i32, i64, i128, isize;
-    3 => f32, f64;
-    4 => bool;
-    5 => char;
-    6 => AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize;
-    7 => AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize;
-    8 => AtomicBool;
-}
-
-// SAFETY: an array of ShmSafe elements is contiguous plain data without drop glue.
-unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
-    const FINGERPRINT: u64 = fingerprint::finish(
-        fingerprint::mix(
-            fingerprint::mix(fingerprint::start(fingerprint::ARRAY), T::FINGERPRINT),
-            N as u64,
-        ),
-        size_of::<Self>(),
-        align_of::<Self>(),
-    );
-    const BACKENDS: u32 = T::BACKENDS;
-}
-
-macro_rules! tuples {
-    ($(($($name:ident . $idx:tt),*);)*) => {$(
-        // SAFETY: a tuple of ShmSafe fields; its field offsets are part of the fingerprint, so
-        // processes whose compilers laid it out differently refuse each other's segments.
-        unsafe impl<$($name: ShmSafe),*> ShmSafe for ($($name,)*) {
-            const FINGERPRINT: u64 = {
-                #[allow(unused_mut)]
-                let mut hash = fingerprint::start(fingerprint::TUPLE);
-                $(
-                    hash = fingerprint::mix(hash, core::mem::offset_of!(Self, $idx) as u64);
-                    hash = fingerprint::mix(hash, $name::FINGERPRINT);
-                )*
-                fingerprint::finish(hash, size_of::<Self>(), align_of::<Self>())
-            };
-            const BACKENDS: u32 = 0 $(| $name::BACKENDS)*;
-        }
-    )*};
-}
-
-tuples! {
-    ();
-    (A.0);
-    (A.0, B.1);
-    (A.0, B.1, C.2);
-    (A.0, B.1, C.2, D.3);
-    (A.0, B.1, C.2, D.3, E.4);
-    (A.0, B.1, C.2, D.3, E.4, F.5);
-    (A.0, B.1, C.2, D.3, E.4, F.5, G.6);
-    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7);
-    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8);
-    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9);
-    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10);
-    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integer_kinds_and_array_lengths_differ() {
-        assert_ne!(u64::FINGERPRINT, i64::FINGERPRINT);
-        assert_ne!(u64::FINGERPRINT, <[u32; 2]>::FINGERPRINT);
-        assert_ne!(<[u32; 2]>::FINGERPRINT, <[u32; 3]>::FINGERPRINT);
-        assert_ne!(<(u32, u64)>::FINGERPRINT, <(u64, u32)>::FINGERPRINT);
-        assert_ne!(u32::FINGERPRINT, AtomicU32::FINGERPRINT);
     }
 }

@@ -190,3 +190,78 @@ fn raw_pointer_placement_round_trips() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }
+
+/// The offset of `value` from `base`, the address where its mapping starts.
+fn offset_from<T>(base: usize, value: &T) -> usize {
+    value as *const T as usize - base
+}
+
+/// Regression: `attach_in` trusted the value's bytes, which safe code can write through the
+/// `MmapMut`; a `bool` holding 2 then compared equal to both `true` and `false`.
+#[test]
+fn forged_bool_and_char_are_refused_and_valid_ones_accepted() {
+    let mut map = MmapMut::map_anon(4096).unwrap();
+    let base = map.as_ptr() as usize;
+    let placed = ShmRef::init_in(&mut map, 0, true).unwrap();
+    let at = offset_from(base, &*placed);
+    map[at] = 2;
+    let err = ShmRef::<bool>::attach_in(&mut map, 0)
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    map[at] = 0;
+    assert!(!*ShmRef::<bool>::attach_in(&mut map, 0).unwrap());
+
+    let placed = ShmRef::init_in(&mut map, 1024, 'x').unwrap();
+    let at = offset_from(base, &*placed);
+    for forged in [0xd800u32, 0xdfff, 0x11_0000, u32::MAX] {
+        map[at..at + 4].copy_from_slice(&forged.to_ne_bytes());
+        let err = ShmRef::<char>::attach_in(&mut map, 1024)
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{forged:#x}: {err}");
+    }
+    map[at..at + 4].copy_from_slice(&u32::from('é').to_ne_bytes());
+    assert_eq!(*ShmRef::<char>::attach_in(&mut map, 1024).unwrap(), 'é');
+}
+
+/// Fields of derived structs, array elements, tuple fields and the value inside a mutex are
+/// checked too.
+#[test]
+fn forged_fields_inside_aggregates_and_mutexes_are_refused() {
+    #[derive(shmsync::ShmSafe)]
+    #[repr(C)]
+    struct Flags {
+        count: u32,
+        ready: bool,
+        tags: [(u8, char); 2],
+    }
+    type Placed = shmsync::ShmMutex<Flags>;
+    let value = || Flags {
+        count: 1,
+        ready: true,
+        tags: [(1, 'a'), (2, 'b')],
+    };
+    let mut map = MmapMut::map_anon(4096).unwrap();
+    let base = map.as_ptr() as usize;
+    let placed = ShmRef::init_in(&mut map, 0, shmsync::ShmMutex::new(value())).unwrap();
+    let flags = offset_from(base, &*placed.lock().unwrap());
+    let ready = flags + std::mem::offset_of!(Flags, ready);
+    let last_char = flags
+        + std::mem::offset_of!(Flags, tags)
+        + std::mem::size_of::<(u8, char)>()
+        + std::mem::offset_of!((u8, char), 1);
+    let clean = map.to_vec();
+    for (at, forged) in [(ready, 0xffu32), (last_char, 0xd800)] {
+        map.copy_from_slice(&clean);
+        let width = if at == ready { 1 } else { 4 };
+        map[at..at + width].copy_from_slice(&forged.to_ne_bytes()[..width]);
+        let err = ShmRef::<Placed>::attach_in(&mut map, 0)
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "forged at {at}: {err}");
+    }
+    map.copy_from_slice(&clean);
+    let attached = ShmRef::<Placed>::attach_in(&mut map, 0).unwrap();
+    assert_eq!(attached.lock().unwrap().tags[1].1, 'b');
+}

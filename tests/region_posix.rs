@@ -608,3 +608,26 @@ fn finish_by_hand(name: &str, value: u64) {
     let state = unsafe { &*base.add(region_util::STATE_OFFSET).cast::<AtomicU32>() };
     state.store(1, SeqCst);
 }
+
+/// Regression: opening trusted the value's bytes, which any code in the process can write
+/// through the segment's file; a `bool` holding 2 then read as both `true` and `false`.
+#[test]
+fn forged_bool_in_a_named_segment_is_refused_and_a_valid_one_accepted() {
+    use std::os::unix::fs::FileExt;
+    let seg = Unlink::new("forged-bool");
+    drop(ShmBox::create(seg.name(), (7u32, true)).unwrap());
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(region_util::dev_shm_path(seg.name()))
+        .unwrap();
+    // The value follows the 64-byte header; the bool is the tuple's second field.
+    let at = (region_util::HEADER_SIZE + std::mem::offset_of!((u32, bool), 1)) as u64;
+    file.write_all_at(&[2], at).unwrap();
+    let err = ShmBox::<(u32, bool)>::open(seg.name()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    file.write_all_at(&[0], at).unwrap();
+    assert_eq!(
+        *ShmBox::<(u32, bool)>::open(seg.name()).unwrap(),
+        (7, false)
+    );
+}

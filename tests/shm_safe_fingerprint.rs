@@ -215,6 +215,41 @@ fn hand_written_impls_default_to_size_and_alignment() {
     assert_ne!(ByHandB::FINGERPRINT, <(i32, f32)>::FINGERPRINT);
 }
 
+#[test]
+fn bit_patterns_combine_the_fields_and_hand_written_impls_are_unchecked() {
+    use shmsync::BitPatterns::{Any, Checked, Unchecked};
+    use shmsync::{futex, pthread};
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    struct Plain(u64, [i16; 3], futex::ShmMutex<f32>);
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    struct WithFlag(u64, (u8, bool));
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    struct WithPthread(WithFlag, pthread::ShmMutex<u8>);
+    #[repr(C)]
+    struct ByHand(u32);
+    // SAFETY: one plain integer, repr(C), no destructor.
+    unsafe impl ShmSafe for ByHand {}
+    assert_eq!(Plain::BIT_PATTERNS, Any);
+    assert_eq!(WithFlag::BIT_PATTERNS, Checked);
+    assert_eq!(futex::ShmMutex::<WithFlag>::BIT_PATTERNS, Checked);
+    assert_eq!(WithPthread::BIT_PATTERNS, Unchecked);
+    assert_eq!(pthread::ShmCondvar::BIT_PATTERNS, Unchecked);
+    assert_eq!(ByHand::BIT_PATTERNS, Unchecked);
+
+    // Bytes that may stop being a valid WithFlag: never read as one.
+    let mut raw = core::mem::MaybeUninit::new(WithFlag(1, (2, true)));
+    // SAFETY: `raw` holds an initialised, aligned WithFlag's bytes.
+    assert!(unsafe { WithFlag::is_valid_bit_pattern(raw.as_ptr()) });
+    let flag = core::mem::offset_of!(WithFlag, 1) + core::mem::offset_of!((u8, bool), 1);
+    // SAFETY: the bool's byte lies within `raw`, which is never assumed initialised again.
+    unsafe { raw.as_mut_ptr().cast::<u8>().add(flag).write(3) };
+    // SAFETY: as above: initialised bytes, aligned.
+    assert!(!unsafe { WithFlag::is_valid_bit_pattern(raw.as_ptr()) });
+}
+
 fn assert_all_differ(all: &[(&str, u64)]) {
     for (i, (a, fa)) in all.iter().enumerate() {
         for (b, fb) in &all[i + 1..] {

@@ -184,6 +184,14 @@ pub fn shared<T>(init: impl FnOnce(*mut T)) -> &'static T {
     unsafe { &*ptr.cast::<T>() }
 }
 
+/// `value` in a `ShmBox` (anonymous shared memory, shared with children forked later), as
+/// users place shmsync's primitives; leaked: the benchmark process is short-lived. (The
+/// pthread backend sets up robust mutexes only in memory that shmsync keeps mapped.)
+pub fn boxed<T: shmsync::ShmSafe + Sync>(value: T) -> &'static T {
+    let shm = shmsync::ShmBox::new(value).expect("ShmBox::new");
+    Box::leak(Box::new(shm))
+}
+
 /// A raw lock and the counter it protects, as a C program lays them out.
 #[repr(C)]
 pub struct Guarded<M> {
@@ -274,16 +282,10 @@ pub struct Counters {
 impl Counters {
     pub fn new() -> Counters {
         Counters {
-            futex: shared(|p: *mut shmsync::futex::ShmMutex<u64>| {
-                // SAFETY: `p` is fresh shared memory for one mutex.
-                unsafe { p.write(shmsync::futex::ShmMutex::new(0)) }
-            }),
-            pthread: shared(|p: *mut shmsync::pthread::ShmMutex<u64>| {
-                // SAFETY: as above.
-                unsafe { p.write(shmsync::pthread::ShmMutex::new(0)) }
-            }),
+            futex: boxed(shmsync::futex::ShmMutex::new(0)),
+            pthread: boxed(shmsync::pthread::ShmMutex::new(0)),
             raw_futex: shared(|p: *mut Guarded<RawFutexMutex>| {
-                // SAFETY: as above.
+                // SAFETY: `p` is fresh shared memory for one guarded counter.
                 unsafe {
                     p.write(Guarded {
                         lock: RawFutexMutex::new(),

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::anchors::shared;
+use crate::anchors::boxed;
 use crate::{fork, percentile, scale, sleep};
 
 /// Kills per backend.
@@ -12,19 +12,15 @@ const KILLS: usize = 60;
 
 macro_rules! latency {
     ($backend:ident) => {{
+        #[derive(shmsync::ShmSafe)]
         #[repr(C)]
         struct Scene {
             held: AtomicU32,
             lock: shmsync::$backend::ShmMutex<u64>,
         }
-        let scene: &'static Scene = shared(|p: *mut Scene| {
-            // SAFETY: fresh shared memory.
-            unsafe {
-                p.write(Scene {
-                    held: AtomicU32::new(0),
-                    lock: shmsync::$backend::ShmMutex::new(0),
-                })
-            }
+        let scene: &'static Scene = boxed(Scene {
+            held: AtomicU32::new(0),
+            lock: shmsync::$backend::ShmMutex::new(0),
         });
         let mut samples = Vec::new();
         let kills = ((KILLS as f64) * scale()).max(50.0) as usize;

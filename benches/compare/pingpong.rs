@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use crate::anchors::{futex_wait, futex_wake, shared, RawPthreadCond, RawPthreadMutex};
+use crate::anchors::{boxed, futex_wait, futex_wake, shared, RawPthreadCond, RawPthreadMutex};
 use crate::{fork, median, pin_to, print_section, reap, scale, unpin, Line, REPS};
 
 /// Whose turn it is: 0 = parent, 1 = child.
@@ -16,6 +16,7 @@ trait Turn: Sync + 'static {
 
 macro_rules! shmsync_turn {
     ($name:ident, $backend:ident) => {
+        #[derive(shmsync::ShmSafe)]
         #[repr(C)]
         struct $name {
             turn: shmsync::$backend::ShmMutex<u32>,
@@ -150,23 +151,13 @@ fn pipe_rtt(rounds: u32, cpus: (usize, usize)) -> f64 {
 }
 
 pub fn run() {
-    let futex: &'static FutexTurn = shared(|p: *mut FutexTurn| {
-        // SAFETY: fresh shared memory.
-        unsafe {
-            p.write(FutexTurn {
-                turn: shmsync::futex::ShmMutex::new(0),
-                changed: shmsync::futex::ShmCondvar::new(),
-            })
-        }
+    let futex: &'static FutexTurn = boxed(FutexTurn {
+        turn: shmsync::futex::ShmMutex::new(0),
+        changed: shmsync::futex::ShmCondvar::new(),
     });
-    let pthread: &'static PthreadTurn = shared(|p: *mut PthreadTurn| {
-        // SAFETY: fresh shared memory.
-        unsafe {
-            p.write(PthreadTurn {
-                turn: shmsync::pthread::ShmMutex::new(0),
-                changed: shmsync::pthread::ShmCondvar::new(),
-            })
-        }
+    let pthread: &'static PthreadTurn = boxed(PthreadTurn {
+        turn: shmsync::pthread::ShmMutex::new(0),
+        changed: shmsync::pthread::ShmCondvar::new(),
     });
     let raw_futex: &'static RawFutexTurn = shared(|_| {});
     let raw_pthread: &'static RawPthreadTurn = shared(|p: *mut RawPthreadTurn| {

@@ -19,6 +19,8 @@ use syn::{
 ///
 /// The fingerprint is built from each field's offset and fingerprint plus the struct's size
 /// and alignment, never from names, so two programs that declare the same struct agree.
+/// `BIT_PATTERNS` combines the fields', and `is_valid_bit_pattern` checks every field, so
+/// placed bytes holding a forged `bool` or `char` field are refused.
 ///
 /// # Examples
 ///
@@ -100,6 +102,20 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
                 #fp::finish(hash, ::core::mem::size_of::<Self>(), ::core::mem::align_of::<Self>())
             };
             const BACKENDS: u32 = 0 #(| <#types as ::shmsync::ShmSafe>::BACKENDS)*;
+            const BIT_PATTERNS: ::shmsync::BitPatterns = ::shmsync::BitPatterns::Any
+                #(.and(<#types as ::shmsync::ShmSafe>::BIT_PATTERNS))*;
+
+            #[allow(unused_variables)]
+            unsafe fn is_valid_bit_pattern(ptr: *const Self) -> bool {
+                // SAFETY (each block): the field lies within the struct that the caller
+                // vouches for; `addr_of!` makes no reference to its unchecked bytes.
+                <Self as ::shmsync::ShmSafe>::BIT_PATTERNS != ::shmsync::BitPatterns::Unchecked
+                    #(&& unsafe {
+                        <#types as ::shmsync::ShmSafe>::is_valid_bit_pattern(
+                            ::core::ptr::addr_of!((*ptr).#members),
+                        )
+                    })*
+            }
         }
     })
 }

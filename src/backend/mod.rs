@@ -58,6 +58,21 @@ impl BackendId {
     }
 }
 
+impl BackendId {
+    /// Which bit patterns of this backend's raw primitives are states it copes with.
+    pub(crate) const fn bit_patterns(self) -> crate::BitPatterns {
+        match self {
+            // u32 words only (lock word, owner start time, condvar counter): every value is a
+            // lock state or a count, and a forged one can only make the lock look held by
+            // someone else or free; no value makes the algorithms touch other memory.
+            BackendId::Futex => crate::BitPatterns::Any,
+            // The C library's `pthread_mutex_t` holds a kind, an owner and robust-list links
+            // that glibc writes through: no check can vouch for forged ones.
+            BackendId::Pthread => crate::BitPatterns::Unchecked,
+        }
+    }
+}
+
 /// A readable name for a set of backend bits, for error messages.
 pub(crate) fn describe_backends(bits: u32) -> String {
     let names: Vec<String> = (0..32)

@@ -7,7 +7,7 @@ use core::ops::Deref;
 use core::ptr::NonNull;
 use std::io;
 
-use crate::ShmSafe;
+use crate::{BitPatterns, ShmSafe};
 
 mod header;
 mod map;
@@ -18,6 +18,7 @@ mod posix;
 mod robust;
 mod shortcuts;
 mod sysv;
+pub(crate) mod zones;
 
 pub use options::ShmOptions;
 pub use place::ShmRef;
@@ -53,6 +54,9 @@ use map::Mapping;
 pub struct ShmBox<T: ShmSafe> {
     value: NonNull<T>,
     mapping: core::mem::ManuallyDrop<Mapping>,
+    /// The mapping's registration as a place for robust mutexes, when `T` holds
+    /// pthread-backend primitives (see `zones`).
+    zone: Option<zones::Zone>,
     _owns: PhantomData<T>,
 }
 
@@ -107,9 +111,16 @@ impl<T: ShmSafe> ShmBox<T> {
     unsafe fn from_mapping(mapping: Mapping, offset: usize) -> Self {
         // SAFETY: the caller vouches that the offset is within the mapping.
         let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
+        // Registered before any lock can be taken in it: its drop keeps the mapping while a
+        // robust list points into it, so robust mutexes are sound there.
+        let zone = holds_pthread::<T>().then(|| {
+            let (start, len) = mapping.span();
+            zones::Zone::register(start, len)
+        });
         ShmBox {
             value: NonNull::new(ptr).expect("mappings are never at address 0"),
             mapping: core::mem::ManuallyDrop::new(mapping),
+            zone,
             _owns: PhantomData,
         }
     }
@@ -159,6 +170,8 @@ impl<T: ShmSafe> ShmBox<T> {
         // SAFETY: per the contract, `len` readable bytes (at least a header) are mapped.
         unsafe { header::validate::<T>(base, len, what, timeout, creator)? };
         let offset = header::Geometry::of::<T>().offset;
+        // SAFETY: the header was validated for T, so T's bytes lie at `offset`, aligned.
+        unsafe { check_value(base.add(offset).cast::<T>(), what)? };
         // SAFETY: the header was validated for T, so a published T lies at `offset`.
         Ok(unsafe { ShmBox::from_mapping(mapping, offset) })
     }
@@ -193,6 +206,36 @@ fn segments_supported(what: &str) -> io::Result<()> {
     ))
 }
 
+/// Whether a `T` holds pthread-backend primitives, whose mutexes may be robust.
+const fn holds_pthread<T: ShmSafe>() -> bool {
+    T::BACKENDS & crate::BackendId::Pthread.bit() != 0
+}
+
+/// Refuses the bytes at `value` when they are not a valid `T` (a forged `bool` or `char`,
+/// say). Types whose bytes cannot be checked ([`BitPatterns::Unchecked`]) pass: whoever
+/// trusts them vouches for them.
+///
+/// # Safety
+///
+/// - `value` is aligned for `T` and valid for reads of `size_of::<T>()` initialised bytes.
+unsafe fn check_value<T: ShmSafe>(value: *const T, what: &str) -> io::Result<()> {
+    if T::BIT_PATTERNS != BitPatterns::Checked {
+        return Ok(());
+    }
+    // SAFETY: `value` is aligned and readable (caller's contract).
+    if unsafe { T::is_valid_bit_pattern(value) } {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{what}: the bytes of the value are not a valid {} (a bool or char field holds \
+             a value it cannot take)",
+            core::any::type_name::<T>()
+        ),
+    ))
+}
+
 /// Refuses a `T` aligned beyond the page size for a segment that each process maps at an
 /// address of the kernel's choosing: only page alignment is guaranteed there.
 fn check_segment_align<T>(what: &str) -> io::Result<()> {
@@ -214,10 +257,13 @@ impl<T: ShmSafe> Drop for ShmBox<T> {
     /// list may still point into it: a mutex whose guard was leaked with `mem::forget` stays
     /// on glibc's list, which glibc and the kernel write through (see `docs/design.md`).
     fn drop(&mut self) {
+        // Unregistered first: once unmapped, the range may be reused by memory that is not
+        // kept mapped like this.
+        drop(self.zone.take());
         // SAFETY: `drop` runs once and nothing uses the mapping afterwards.
         let mapping = unsafe { core::mem::ManuallyDrop::take(&mut self.mapping) };
         let (start, len) = mapping.span();
-        if T::BACKENDS & crate::BackendId::Pthread.bit() != 0 && robust::may_be_listed(start, len) {
+        if holds_pthread::<T>() && robust::may_be_listed(start, len) {
             core::mem::forget(mapping);
         } else {
             drop(mapping);

@@ -14,9 +14,16 @@ pub(crate) fn may_be_listed(start: usize, len: usize) -> bool {
     imp::may_be_listed(start, len)
 }
 
+/// Whether [`may_be_listed`] can answer no: whether this platform's lists can be read (or
+/// there are none).
+pub(crate) const LISTS_READABLE: bool = imp::READABLE;
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod imp {
     use std::mem::size_of;
+
+    /// glibc's lists are read with `get_robust_list`.
+    pub(super) const READABLE: bool = true;
 
     /// How many entries a list may have before we stop following it and answer yes.
     const MAX_ENTRIES: usize = 4096;
@@ -114,6 +121,9 @@ mod imp {
 
 #[cfg(target_os = "macos")]
 mod imp {
+    /// There is nothing to read.
+    pub(super) const READABLE: bool = true;
+
     /// macOS has no robust mutexes, so no such list exists.
     pub(super) fn may_be_listed(_start: usize, _len: usize) -> bool {
         false
@@ -122,6 +132,9 @@ mod imp {
 
 #[cfg(not(any(all(target_os = "linux", target_env = "gnu"), target_os = "macos")))]
 mod imp {
+    /// Other C libraries keep their lists in their own layouts.
+    pub(super) const READABLE: bool = false;
+
     /// Other C libraries keep their lists in their own layouts: assume the worst.
     pub(super) fn may_be_listed(_start: usize, _len: usize) -> bool {
         true

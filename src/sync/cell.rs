@@ -19,6 +19,16 @@ impl<T> DataCell<T> {
         self.0.get()
     }
 
+    /// The value inside the cell at `this`, without making a reference to its bytes.
+    ///
+    /// # Safety
+    ///
+    /// - `this` points to a `DataCell<T>` (whose bytes need not be a valid `T` yet).
+    pub(crate) unsafe fn value_ptr(this: *const Self) -> *const T {
+        // `repr(transparent)` over an `UnsafeCell<T>`, which has its value's layout.
+        this.cast::<T>()
+    }
+
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.0.get_mut()
     }

@@ -1,13 +1,14 @@
-//! The pthread backend: a robust, process-shared `pthread_mutex_t`, initialised lazily in
-//! place.
+//! The pthread backend: a process-shared (where it matters, robust) `pthread_mutex_t`,
+//! initialised lazily in place.
 //!
 //! [`RawPthreadMutex`] holds a 32-bit [`LazyInit`] word and a `pthread_mutex_t`. Its `INIT`
 //! value is all zeros on glibc and needs no init step: the first lock in any process runs
-//! `pthread_mutex_init` (`PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST`) where the mutex
-//! lies, and a process killed during that step is taken over (see [`init`]). Owner death is
-//! the C library's robust-mutex protocol: the next locker gets `EOWNERDEAD`, marks the mutex
-//! consistent at once and reports [`Acquired::OwnerDied`], which the generic layer records as
-//! shared poison; so `ENOTRECOVERABLE` cannot happen.
+//! `pthread_mutex_init` (`PTHREAD_PROCESS_SHARED`, and `PTHREAD_MUTEX_ROBUST` only in memory
+//! that shmsync keeps mapped while a robust list may point into it: see [`robust_at`]) where
+//! the mutex lies, and a process killed during that step is taken over (see [`init`]). Owner
+//! death is the C library's robust-mutex protocol: the next locker gets `EOWNERDEAD`, marks
+//! the mutex consistent at once and reports [`Acquired::OwnerDied`], which the generic layer
+//! records as shared poison; so `ENOTRECOVERABLE` cannot happen.
 //!
 //! The condition variable ([`RawPthreadCondvar`]) is, on Linux, the futex sequence counter of
 //! [`seq_condvar`](crate::backend::seq_condvar): glibc's `pthread_cond_t` hangs signallers
@@ -33,7 +34,8 @@ mod sys;
 
 use init::LazyInit;
 
-/// A robust, process-shared `pthread_mutex_t` with an in-place lazy initialisation word.
+/// A process-shared (and, where shmsync keeps its memory mapped, robust) `pthread_mutex_t`
+/// with an in-place lazy initialisation word.
 ///
 /// The mutex is of the normal type: relocking it from the holding thread deadlocks, as
 /// `std::sync::Mutex` may.
@@ -74,8 +76,10 @@ impl RawPthreadMutex {
     fn raw(&self) -> *mut libc::pthread_mutex_t {
         let m = self.mutex.get();
         // SAFETY: `LazyInit` runs this once, while no other caller can use `m` (they wait
-        // for READY), and `m` points to this struct's own storage.
-        self.init.ensure(|| unsafe { sys::mutex_init(m) });
+        // for READY), and `m` points to this struct's own storage; `robust_at` says whether
+        // that storage stays mapped while a robust list points into it.
+        self.init
+            .ensure(|| unsafe { sys::mutex_init(m, robust_at(m)) });
         m
     }
 
@@ -87,7 +91,7 @@ impl RawPthreadMutex {
         // SAFETY: as in `raw`.
         let ready = self
             .init
-            .ensure_until(|| unsafe { sys::mutex_init(m) }, deadline);
+            .ensure_until(|| unsafe { sys::mutex_init(m, robust_at(m)) }, deadline);
         ready.then_some(m)
     }
 
@@ -123,6 +127,18 @@ impl RawPthreadMutex {
     pub(crate) fn reacquired(&self, op: &str, rc: c_int) -> Option<Acquired> {
         self.acquired(op, rc, libc::ETIMEDOUT)
     }
+}
+
+/// Whether a mutex initialised at `m` may be robust: only in memory that shmsync keeps mapped
+/// while a thread's robust list may point into it (a `ShmBox`, a raw `ShmRef` placement).
+/// Anywhere else (the stack, the heap, memory reached through the caller's own pointers) a
+/// leaked guard would leave glibc's list pointing into memory that may be freed and reused;
+/// there the mutex is process-shared but not robust, so a holder's death is not detected —
+/// which matters only across processes, and memory private to a process dies with it. Asked
+/// once per mutex, when it is initialised.
+#[cold]
+fn robust_at(m: *mut libc::pthread_mutex_t) -> bool {
+    crate::region::zones::contains(m as usize)
 }
 
 /// Panics for a lock call's unexpected result code.

@@ -15,15 +15,15 @@ pub(super) fn check(op: &str, rc: c_int) {
     }
 }
 
-/// Initialises `attr` for a mutex in shared memory: process-shared, robust where the platform
-/// has robust mutexes, and of the normal type (relocking from the holder deadlocks, as with
-/// `std::sync::Mutex`; no owner check across PID namespaces).
+/// Initialises `attr` for a mutex in shared memory: process-shared, robust when `robust` is
+/// set and the platform has robust mutexes, and of the normal type (relocking from the holder
+/// deadlocks, as with `std::sync::Mutex`; no owner check across PID namespaces).
 ///
 /// # Safety
 ///
 /// - `attr` is valid for writes of a `pthread_mutexattr_t`; whatever it held is forgotten.
 /// - The caller destroys it with `pthread_mutexattr_destroy` when done.
-pub(super) unsafe fn mutex_attr_init(attr: *mut libc::pthread_mutexattr_t) {
+pub(super) unsafe fn mutex_attr_init(attr: *mut libc::pthread_mutexattr_t, robust: bool) {
     // SAFETY: `attr` is writable (caller's contract).
     check("pthread_mutexattr_init", unsafe {
         libc::pthread_mutexattr_init(attr)
@@ -36,8 +36,10 @@ pub(super) unsafe fn mutex_attr_init(attr: *mut libc::pthread_mutexattr_t) {
     check("pthread_mutexattr_settype", unsafe {
         libc::pthread_mutexattr_settype(attr, libc::PTHREAD_MUTEX_NORMAL)
     });
-    // SAFETY: `attr` was just initialised.
-    unsafe { set_robust(attr) };
+    if robust {
+        // SAFETY: `attr` was just initialised.
+        unsafe { set_robust(attr) };
+    }
 }
 
 /// Marks `attr` robust: the next locker after a holder's death gets `EOWNERDEAD`.
@@ -67,10 +69,12 @@ unsafe fn set_robust(_attr: *mut libc::pthread_mutexattr_t) {}
 /// # Safety
 ///
 /// - `m` is valid for writes of a `pthread_mutex_t` that nobody else uses until this returns.
-pub(super) unsafe fn mutex_init(m: *mut libc::pthread_mutex_t) {
+/// - When `robust` is set, `m` stays mapped while a thread's robust list may point into it
+///   (see `region::zones`).
+pub(super) unsafe fn mutex_init(m: *mut libc::pthread_mutex_t, robust: bool) {
     let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
     // SAFETY: `attr` is writable local storage, destroyed below.
-    unsafe { mutex_attr_init(attr.as_mut_ptr()) };
+    unsafe { mutex_attr_init(attr.as_mut_ptr(), robust) };
     // SAFETY: `m` is writable and unused (caller's contract); `attr` is initialised.
     check("pthread_mutex_init", unsafe {
         libc::pthread_mutex_init(m, attr.as_ptr())
@@ -210,11 +214,12 @@ mod tests {
 
     /// Reads one attribute back from an attribute object set up by `mutex_attr_init`.
     fn read_back(
+        robust: bool,
         get: unsafe extern "C" fn(*const libc::pthread_mutexattr_t, *mut c_int) -> c_int,
     ) -> c_int {
         let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
         // SAFETY: `attr` is writable local storage, destroyed below.
-        unsafe { mutex_attr_init(attr.as_mut_ptr()) };
+        unsafe { mutex_attr_init(attr.as_mut_ptr(), robust) };
         let mut value = -1;
         // SAFETY: `attr` is initialised; `value` is writable.
         check("pthread_mutexattr_get*", unsafe {
@@ -228,14 +233,20 @@ mod tests {
     }
 
     #[test]
-    fn attributes_are_process_shared_robust_and_normal() {
+    fn attributes_are_process_shared_and_robust_only_when_asked() {
+        for robust in [true, false] {
+            assert_eq!(
+                read_back(robust, libc::pthread_mutexattr_getpshared),
+                libc::PTHREAD_PROCESS_SHARED
+            );
+        }
         assert_eq!(
-            read_back(libc::pthread_mutexattr_getpshared),
-            libc::PTHREAD_PROCESS_SHARED
+            read_back(true, libc::pthread_mutexattr_getrobust),
+            libc::PTHREAD_MUTEX_ROBUST
         );
         assert_eq!(
-            read_back(libc::pthread_mutexattr_getrobust),
-            libc::PTHREAD_MUTEX_ROBUST
+            read_back(false, libc::pthread_mutexattr_getrobust),
+            libc::PTHREAD_MUTEX_STALLED
         );
     }
 }

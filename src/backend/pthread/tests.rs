@@ -19,18 +19,32 @@ mod glibc_layout {
     /// `PTHREAD_MUTEX_PSHARED_BIT` in glibc's `__kind`.
     const KIND_PSHARED: i32 = 128;
 
-    #[test]
-    fn initialised_mutex_is_robust_and_process_shared() {
-        let m = RawPthreadMutex::INIT;
+    /// The `__kind` of `m` after a first lock and unlock.
+    fn kind_after_first_lock(m: &RawPthreadMutex) -> i32 {
         m.lock();
         // SAFETY: this thread holds the lock.
         unsafe { m.unlock() };
         // `struct __pthread_mutex_s` on 64-bit glibc: __lock, __count, __owner, __nusers,
         // then __kind at byte 16 (ABI: the static initialisers spell it out).
         // SAFETY: the mutex is initialised and unlocked; nothing else touches it.
-        let kind = unsafe { m.mutex.get().cast::<i32>().add(4).read() };
+        unsafe { m.mutex.get().cast::<i32>().add(4).read() }
+    }
+
+    #[test]
+    fn mutex_kept_mapped_by_shmsync_is_robust_and_process_shared() {
+        let kind = kind_after_first_lock(robust_static());
         assert_eq!(kind & KIND_ROBUST, KIND_ROBUST, "__kind {kind:#x}");
         assert_eq!(kind & KIND_PSHARED, KIND_PSHARED, "__kind {kind:#x}");
+    }
+
+    #[test]
+    fn mutex_on_the_stack_or_heap_is_process_shared_but_not_robust() {
+        let (on_stack, on_heap) = (RawPthreadMutex::INIT, Box::new(RawPthreadMutex::INIT));
+        for m in [&on_stack, &*on_heap] {
+            let kind = kind_after_first_lock(m);
+            assert_eq!(kind & KIND_ROBUST, 0, "__kind {kind:#x}");
+            assert_eq!(kind & KIND_PSHARED, KIND_PSHARED, "__kind {kind:#x}");
+        }
     }
 
     #[test]
@@ -80,6 +94,19 @@ fn timed_lock_times_out_while_another_thread_holds() {
     unsafe { m.unlock() };
 }
 
+/// A mutex in memory registered as kept mapped (leaked, so it stays so), where it is set up
+/// robust as in a `ShmBox`.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn robust_static() -> &'static RawPthreadMutex {
+    let m: &'static RawPthreadMutex = Box::leak(Box::new(RawPthreadMutex::INIT));
+    let zone = crate::region::zones::Zone::register(
+        m as *const RawPthreadMutex as usize,
+        core::mem::size_of::<RawPthreadMutex>(),
+    );
+    core::mem::forget(zone);
+    m
+}
+
 /// Runs a thread that locks `m` and exits holding it. `join` (pthread_join) returns after the
 /// kernel has walked the thread's robust list; a scoped thread's end would not wait for that.
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
@@ -92,7 +119,7 @@ fn die_holding(m: &'static RawPthreadMutex) {
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
 #[test]
 fn a_thread_exiting_with_the_lock_is_reported_once() {
-    let m: &'static RawPthreadMutex = Box::leak(Box::new(RawPthreadMutex::INIT));
+    let m = robust_static();
     // The thread ends holding the lock: robust mutexes hand EOWNERDEAD to the next locker.
     die_holding(m);
     assert_eq!(m.lock(), Acquired::OwnerDied);
@@ -106,7 +133,7 @@ fn a_thread_exiting_with_the_lock_is_reported_once() {
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
 #[test]
 fn try_lock_and_timed_lock_also_report_owner_death() {
-    let m: &'static RawPthreadMutex = Box::leak(Box::new(RawPthreadMutex::INIT));
+    let m = robust_static();
     for attempt in 0..2 {
         die_holding(m);
         let got = match attempt {
@@ -123,7 +150,7 @@ fn try_lock_and_timed_lock_also_report_owner_death() {
 #[test]
 #[should_panic(expected = "ENOTRECOVERABLE")]
 fn a_mutex_left_unrecoverable_by_foreign_code_panics_clearly() {
-    let m: &'static RawPthreadMutex = Box::leak(Box::new(RawPthreadMutex::INIT));
+    let m = robust_static();
     die_holding(m);
     // Foreign code takes the dead owner's lock and unlocks without marking it consistent.
     // SAFETY: `m` is initialised (it was locked once).

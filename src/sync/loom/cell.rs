@@ -23,6 +23,18 @@ impl<T> DataCell<T> {
         self.value.get()
     }
 
+    /// The value inside the cell at `this`, without making a reference to its bytes.
+    ///
+    /// # Safety
+    ///
+    /// - `this` points to a `DataCell<T>` (whose bytes need not be a valid `T` yet).
+    pub(crate) unsafe fn value_ptr(this: *const Self) -> *const T {
+        // SAFETY: `this` points to a DataCell (caller's contract); `addr_of!` makes no
+        // reference to the field.
+        let value = unsafe { core::ptr::addr_of!((*this).value) };
+        core::cell::UnsafeCell::raw_get(value)
+    }
+
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.value.get_mut()
     }
