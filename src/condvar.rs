@@ -83,31 +83,30 @@ unsafe impl<C: RawCondvar> ShmSafe for ShmCondvar<C> {
     const BIT_PATTERNS: crate::BitPatterns = <C::Mutex as RawMutex>::ID.bit_patterns();
 }
 
+impl<C: RawCondvar> crate::sync::MakeModel for ShmCondvar<C> {
+    fn make_model(&self) {
+        self.raw.make_model();
+    }
+}
+
 type Guard<'a, T, C> = ShmMutexGuard<'a, T, <C as RawCondvar>::Mutex>;
 
 impl<C: RawCondvar> ShmCondvar<C> {
-    /// Creates a condition variable that needs no further init step wherever it is placed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let cv = shmsync::ShmCondvar::new();
-    /// cv.notify_one();
-    /// ```
-    #[cfg(not(shmsync_loom))]
-    pub const fn new() -> Self {
-        ShmCondvar { raw: C::INIT }
-    }
-
-    /// Creates a condition variable.
-    ///
-    /// Under `--cfg shmsync_loom` this is not a `const fn`: it makes the loom objects behind
-    /// it, so that their creation happens before any other model thread uses them.
-    #[cfg(shmsync_loom)]
-    pub fn new() -> Self {
-        let cv = ShmCondvar { raw: C::INIT };
-        cv.raw.make_model_objects();
-        cv
+    crate::sync::constructor! {
+        /// Creates a condition variable that needs no further init step wherever it is placed.
+        ///
+        /// A `const fn`, except under `--cfg shmsync_loom`, where it makes the loom objects
+        /// behind it so that their creation happens before any other model thread uses them.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let cv = shmsync::ShmCondvar::new();
+        /// cv.notify_one();
+        /// ```
+        pub fn new() -> Self {
+            ShmCondvar { raw: C::INIT }
+        }
     }
 
     /// Releases the guard's mutex, sleeps until notified (or spuriously woken), and locks it

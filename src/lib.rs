@@ -99,10 +99,16 @@ mod shm_safe;
 mod sync;
 mod sys;
 
-#[cfg(any(target_os = "linux", shmsync_loom))]
-pub mod futex;
-#[cfg(not(shmsync_loom))]
-pub mod pthread;
+sync::with_futex! {
+    pub mod futex;
+    pub use futex::{ShmCondvar, ShmMutex, ShmMutexGuard};
+}
+sync::without_futex! {
+    pub use pthread::{ShmCondvar, ShmMutex, ShmMutexGuard};
+}
+sync::native_only! {
+    pub mod pthread;
+}
 
 #[cfg(shmsync_loom)]
 pub use sync::loom::api as loom;
@@ -135,11 +141,6 @@ pub use condvar::WaitTimeoutResult;
 pub use region::{ShmBox, ShmOptions, ShmRef, SysvKey};
 pub use shm_safe::{BitPatterns, ShmSafe};
 pub use shmsync_derive::ShmSafe;
-
-#[cfg(any(target_os = "linux", shmsync_loom))]
-pub use futex::{ShmCondvar, ShmMutex, ShmMutexGuard};
-#[cfg(not(any(target_os = "linux", shmsync_loom)))]
-pub use pthread::{ShmCondvar, ShmMutex, ShmMutexGuard};
 
 #[doc(hidden)]
 pub mod __private {

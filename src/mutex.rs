@@ -79,43 +79,36 @@ unsafe impl<T: ShmSafe, R: RawMutex> ShmSafe for ShmMutex<T, R> {
 }
 
 impl<T: ShmSafe, R: RawMutex> ShmMutex<T, R> {
-    /// Creates an unlocked mutex holding `value`; it needs no further init step wherever it
-    /// is placed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let m = shmsync::ShmMutex::new([0u8; 16]);
-    /// assert_eq!(m.lock().unwrap()[3], 0);
-    /// ```
-    #[cfg(not(shmsync_loom))]
-    pub const fn new(value: T) -> Self {
-        Self::unmade(value)
-    }
-
-    /// Creates an unlocked mutex holding `value`.
-    ///
-    /// Under `--cfg shmsync_loom` this is not a `const fn`: it makes the loom objects behind
-    /// the mutex, so that their creation happens before any other model thread uses them (a
-    /// `static` mutex would outlive the model's executions anyway).
-    #[cfg(shmsync_loom)]
-    pub fn new(value: T) -> Self {
-        let m = Self::unmade(value);
-        m.raw.make_model_objects();
-        m.poison.make();
-        m.data.make();
-        m
-    }
-
-    /// The mutex as `const` code can build it.
-    const fn unmade(value: T) -> Self {
-        #[allow(clippy::let_unit_value)]
-        let () = T::ASSERT_NO_DROP;
-        ShmMutex {
-            raw: R::INIT,
-            poison: AtomicU32::new(0),
-            data: DataCell::new(value),
+    crate::sync::constructor! {
+        /// Creates an unlocked mutex holding `value`; it needs no further init step wherever
+        /// it is placed.
+        ///
+        /// A `const fn`, except under `--cfg shmsync_loom`, where it makes the loom objects
+        /// behind the mutex so that their creation happens before any other model thread uses
+        /// them (a `static` mutex would outlive the model's executions anyway).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let m = shmsync::ShmMutex::new([0u8; 16]);
+        /// assert_eq!(m.lock().unwrap()[3], 0);
+        /// ```
+        pub fn new(value: T) -> Self {
+            crate::shm_safe::assert_no_drop!(T);
+            ShmMutex {
+                raw: R::INIT,
+                poison: AtomicU32::new(0),
+                data: DataCell::new(value),
+            }
         }
+    }
+}
+
+impl<T, R: RawMutex> crate::sync::MakeModel for ShmMutex<T, R> {
+    fn make_model(&self) {
+        self.raw.make_model();
+        self.poison.make_model();
+        self.data.make_model();
     }
 }
 

@@ -150,6 +150,17 @@ pub unsafe trait ShmSafe: Sized {
     );
 }
 
+/// Fails to compile, where a constructor for `T` is instantiated, when `T` has drop glue
+/// (see [`ShmSafe::ASSERT_NO_DROP`]). Every constructor of shared values starts with it. A
+/// macro, not a function: the error then names the user's call of the constructor.
+macro_rules! assert_no_drop {
+    ($t:ty) => {
+        #[allow(clippy::let_unit_value)]
+        let () = <$t as $crate::ShmSafe>::ASSERT_NO_DROP;
+    };
+}
+pub(crate) use assert_no_drop;
+
 /// Which bit patterns of a [`ShmSafe`] type are valid values, as
 /// [`ShmSafe::BIT_PATTERNS`] declares it.
 ///

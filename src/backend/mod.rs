@@ -4,15 +4,16 @@
 //! [`ShmCondvar`](crate::generic::ShmCondvar) are written once over the sealed [`RawMutex`]
 //! and [`RawCondvar`] traits; each backend module implements them.
 
-use crate::sync::Deadline;
+use crate::sync::{native_only, with_futex, Deadline};
 
-#[cfg(any(target_os = "linux", shmsync_loom))]
-pub(crate) mod futex;
+with_futex! {
+    pub(crate) mod futex;
+    pub(crate) mod seq_condvar;
+}
 // Not under loom: its lock is the C library's, which loom cannot see into (see `shmsync::loom`).
-#[cfg(not(shmsync_loom))]
-pub(crate) mod pthread;
-#[cfg(any(target_os = "linux", shmsync_loom))]
-pub(crate) mod seq_condvar;
+native_only! {
+    pub(crate) mod pthread;
+}
 
 /// Identifies a backend in a segment header and a layout fingerprint.
 ///
@@ -108,7 +109,8 @@ pub enum Acquired {
 }
 
 mod sealed {
-    pub trait Sealed {}
+    /// Seals the raw traits; a backend's loom objects are made through it in the model.
+    pub trait Sealed: crate::sync::MakeModel {}
 }
 pub(crate) use sealed::Sealed;
 
@@ -151,10 +153,6 @@ pub unsafe trait RawMutex: Sealed + Send + Sync + Sized + 'static {
     ///
     /// - The calling thread holds the lock.
     unsafe fn unlock(&self);
-    /// Makes the loom objects behind `INIT` (under `--cfg shmsync_loom` only).
-    #[cfg(shmsync_loom)]
-    #[doc(hidden)]
-    fn make_model_objects(&self);
 }
 
 /// A raw process-shared condition variable paired with [`RawMutex`] `Self::Mutex`.
@@ -196,8 +194,4 @@ pub unsafe trait RawCondvar: Sealed + Send + Sync + Sized + 'static {
     fn notify_one(&self);
     /// Wakes every waiter.
     fn notify_all(&self);
-    /// Makes the loom objects behind `INIT` (under `--cfg shmsync_loom` only).
-    #[cfg(shmsync_loom)]
-    #[doc(hidden)]
-    fn make_model_objects(&self);
 }

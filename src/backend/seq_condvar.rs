@@ -15,8 +15,7 @@
 //! second, which costs nothing measurable.
 
 use crate::backend::{Acquired, RawCondvar, RawMutex, Sealed};
-use crate::sync::futex::{self, Wake};
-use crate::sync::{AtomicU32, Deadline, Ordering};
+use crate::sync::{word, AtomicU32, Deadline, MakeModel, Ordering, Wake, MODELLED};
 
 /// How often a sleeping waiter checks the counter without being woken.
 const RECHECK: core::time::Duration = core::time::Duration::from_millis(500);
@@ -29,10 +28,15 @@ pub struct SeqCondvar<M> {
     _mutex: core::marker::PhantomData<fn(&M)>,
 }
 
-#[cfg(not(shmsync_loom))]
-const _: () = assert!(core::mem::size_of::<SeqCondvar<()>>() == 4);
+const _: () = assert!(MODELLED || core::mem::size_of::<SeqCondvar<()>>() == 4);
 
 impl<M> Sealed for SeqCondvar<M> {}
+
+impl<M> MakeModel for SeqCondvar<M> {
+    fn make_model(&self) {
+        self.seq.make_model();
+    }
+}
 
 // SAFETY: `wait` always re-locks before returning; the counter is the whole state, valid at
 // any address; notifications never block on waiters, dead or alive.
@@ -53,17 +57,12 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
 
     fn notify_one(&self) {
         self.seq.fetch_add(1, Ordering::Relaxed);
-        futex::wake_one(&self.seq);
+        word::wake_one(&self.seq);
     }
 
     fn notify_all(&self) {
         self.seq.fetch_add(1, Ordering::Relaxed);
-        futex::wake_all(&self.seq);
-    }
-
-    #[cfg(shmsync_loom)]
-    fn make_model_objects(&self) {
-        self.seq.make();
+        word::wake_all(&self.seq);
     }
 }
 
@@ -77,7 +76,7 @@ impl<M> SeqCondvar<M> {
                 Some(recheck) => Some(recheck.min(deadline)),
                 None => deadline,
             };
-            if futex::wait(&self.seq, seq, until) == Wake::Woken {
+            if word::wait(&self.seq, seq, until) == Wake::Woken {
                 return false;
             }
             if deadline.is_some_and(Deadline::passed) {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::backend::describe_backends;
 #[cfg(target_os = "linux")]
-use crate::sync::native::futex;
+use crate::sync::native::word;
 use crate::sync::native::AtomicU32;
 use crate::sync::Ordering;
 use crate::sys::error::invalid_data;
@@ -184,7 +184,7 @@ pub(crate) unsafe fn finish_init(base: *mut u8) {
     let state = unsafe { &(*base.cast::<Header>()).state };
     state.store(READY, Ordering::Release);
     #[cfg(target_os = "linux")]
-    futex::wake_all(state);
+    word::wake_all(state);
 }
 
 /// What an opener can learn about a segment's creator apart from the header: for POSIX
@@ -318,7 +318,7 @@ fn not_ready(
 fn wait_for_change(state: &AtomicU32, observed: u32, until: Option<Deadline>) {
     let poll = Deadline::after(POLL).expect("10 ms fits in a timespec");
     #[cfg(target_os = "linux")]
-    futex::wait(state, observed, Some(poll.min(until)));
+    word::wait(state, observed, Some(poll.min(until)));
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (state, observed, until, poll);

@@ -8,7 +8,6 @@ use crate::sys::error::last_os_error;
 /// A live mapping, released on drop.
 pub(crate) enum Mapping {
     /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: shared with children forked later.
-    #[cfg_attr(shmsync_loom, allow(dead_code))]
     Anonymous { ptr: NonNull<u8>, len: usize },
     /// A POSIX named segment (or any file) mapped `MAP_SHARED`.
     File(memmap2::MmapRaw),
@@ -18,8 +17,7 @@ pub(crate) enum Mapping {
         id: i32,
         len: usize,
     },
-    /// Zeroed heap memory, page-aligned: `ShmBox::new` under `--cfg shmsync_loom`.
-    #[cfg(shmsync_loom)]
+    /// Zeroed heap memory, page-aligned: `ShmBox::new` in a loom model, which has no `fork`.
     Heap {
         ptr: NonNull<u8>,
         layout: std::alloc::Layout,
@@ -34,9 +32,18 @@ pub(crate) fn page_size() -> usize {
 }
 
 impl Mapping {
+    /// `len` zeroed bytes for `ShmBox::new`: an anonymous shared mapping, or heap memory in
+    /// a loom model (see `shmsync::loom`).
+    pub(crate) fn for_new_box(len: usize) -> io::Result<Mapping> {
+        if crate::sync::MODELLED {
+            Mapping::heap(len)
+        } else {
+            Mapping::anonymous(len)
+        }
+    }
+
     /// A fresh anonymous shared mapping of `len` zeroed bytes.
-    #[cfg_attr(shmsync_loom, allow(dead_code))]
-    pub(crate) fn anonymous(len: usize) -> io::Result<Mapping> {
+    fn anonymous(len: usize) -> io::Result<Mapping> {
         // SAFETY: a new anonymous mapping at an address of the kernel's choosing touches no
         // existing memory.
         let ptr = unsafe {
@@ -59,8 +66,7 @@ impl Mapping {
     }
 
     /// `len` zeroed, page-aligned bytes of heap memory, for loom models.
-    #[cfg(shmsync_loom)]
-    pub(crate) fn heap(len: usize) -> io::Result<Mapping> {
+    fn heap(len: usize) -> io::Result<Mapping> {
         let layout = std::alloc::Layout::from_size_align(len, page_size())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         // SAFETY: `layout` has a non-zero size (callers ask for at least one byte).
@@ -73,7 +79,6 @@ impl Mapping {
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         match self {
             Mapping::Anonymous { ptr, .. } | Mapping::Sysv { ptr, .. } => ptr.as_ptr(),
-            #[cfg(shmsync_loom)]
             Mapping::Heap { ptr, .. } => ptr.as_ptr(),
             Mapping::File(map) => map.as_mut_ptr(),
         }
@@ -93,7 +98,6 @@ impl Mapping {
             Mapping::Anonymous { .. } => "anonymous",
             Mapping::File(_) => "posix",
             Mapping::Sysv { .. } => "sysv",
-            #[cfg(shmsync_loom)]
             Mapping::Heap { .. } => "heap",
         }
     }
@@ -107,7 +111,6 @@ impl Mapping {
                 (ptr.as_ptr() as usize, *len)
             }
             Mapping::File(map) => (map.as_mut_ptr() as usize, map.len()),
-            #[cfg(shmsync_loom)]
             Mapping::Heap { ptr, layout } => (ptr.as_ptr() as usize, layout.size()),
         }
     }
@@ -129,7 +132,6 @@ impl Drop for Mapping {
                 debug_assert_eq!(rc, 0, "shmdt failed");
             }
             Mapping::File(_) => {}
-            #[cfg(shmsync_loom)]
             Mapping::Heap { ptr, layout } => {
                 // SAFETY: allocated by `heap` with this layout; no reference into it
                 // outlives the owning `ShmBox`.

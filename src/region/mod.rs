@@ -83,17 +83,12 @@ impl<T: ShmSafe> ShmBox<T> {
     /// assert_eq!(*b, 42);
     /// ```
     pub fn new(value: T) -> io::Result<Self> {
-        #[allow(clippy::let_unit_value)]
-        let () = T::ASSERT_NO_DROP;
+        crate::shm_safe::assert_no_drop!(T);
         let align = core::mem::align_of::<T>();
         // Mappings are page-aligned; a T aligned more strictly gets room to be moved up.
         let slack = if align > map::page_size() { align } else { 0 };
         let len = core::mem::size_of::<T>().max(1) + slack;
-        #[cfg(not(shmsync_loom))]
-        let mapping = Mapping::anonymous(len)?;
-        // A model has no `fork`: heap memory stands in (see `shmsync::loom`).
-        #[cfg(shmsync_loom)]
-        let mapping = Mapping::heap(len)?;
+        let mapping = Mapping::for_new_box(len)?;
         let offset = mapping.as_ptr().align_offset(align);
         // SAFETY: `offset < align <= slack` (or 0), so the T lies within the fresh mapping.
         let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
@@ -138,8 +133,7 @@ impl<T: ShmSafe> ShmBox<T> {
     /// - `mapping` is at least `Geometry::of::<T>().total` writable bytes that this process
     ///   just created and no other process trusts yet.
     unsafe fn initialise(mapping: Mapping, init: impl FnOnce() -> T) -> Self {
-        #[allow(clippy::let_unit_value)]
-        let () = T::ASSERT_NO_DROP;
+        crate::shm_safe::assert_no_drop!(T);
         let base = mapping.as_ptr();
         let offset = header::Geometry::of::<T>().offset;
         // SAFETY: per the contract, the mapping is large enough and not yet trusted by others.
@@ -191,15 +185,11 @@ impl<T: ShmSafe> ShmBox<T> {
 
 /// Named, System V and placed segments need memory that other processes map; a loom model
 /// (`--cfg shmsync_loom`) has no other process, so they return `Unsupported` there.
-#[cfg(not(shmsync_loom))]
 #[inline]
-fn segments_supported(_what: &str) -> io::Result<()> {
-    Ok(())
-}
-
-/// See the native version: under loom every segment but `ShmBox::new`'s is `Unsupported`.
-#[cfg(shmsync_loom)]
 fn segments_supported(what: &str) -> io::Result<()> {
+    if !crate::sync::MODELLED {
+        return Ok(());
+    }
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         format!("{what}: shared-memory segments are not modelled under --cfg shmsync_loom; use ShmBox::new or an Arc"),

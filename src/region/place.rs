@@ -172,8 +172,7 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// drop(map);
     /// ```
     pub unsafe fn init(ptr: *mut u8, len: usize, value: T) -> io::Result<Self> {
-        #[allow(clippy::let_unit_value)]
-        let () = T::ASSERT_NO_DROP;
+        crate::shm_safe::assert_no_drop!(T);
         super::segments_supported("ShmRef::init")?;
         check::<T>(ptr, len)?;
         let offset = Geometry::of::<T>().offset;

@@ -148,10 +148,11 @@ impl Drop for BorrowedZone {
     }
 }
 
-/// Whether `addr` lies in a registered range.
-#[cfg_attr(shmsync_loom, allow(dead_code))]
-pub(crate) fn contains(addr: usize) -> bool {
-    any_live(|start, len| addr >= start && addr - start < len)
+crate::sync::native_only! {
+    /// Whether `addr` lies in a registered range (for the pthread backend).
+    pub(crate) fn contains(addr: usize) -> bool {
+        any_live(|start, len| addr >= start && addr - start < len)
+    }
 }
 
 /// Whether a registered range covers all of `[start, start + len)`.

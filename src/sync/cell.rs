@@ -52,3 +52,5 @@ impl Access {
     #[inline]
     pub(crate) fn end(&mut self) {}
 }
+
+impl<T> crate::sync::MakeModel for DataCell<T> {}

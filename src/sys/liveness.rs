@@ -163,6 +163,38 @@ pub(crate) fn judge_visible_pid(pid: u32) -> Verdict {
     os::judge_visible_pid(pid)
 }
 
+// The model checker stands in its own `judge_recent` (see `crate::sync`).
+crate::sync::native_only! {
+    /// How long [`judge_recent`] trusts a verdict that found an owner alive.
+    const TRUST_ALIVE: std::time::Duration = std::time::Duration::from_millis(1);
+
+    std::thread_local! {
+        /// The token this thread last found alive, and until when to believe it.
+        static LAST_ALIVE: core::cell::Cell<Option<(u32, crate::sys::time::Deadline)>> =
+            const { core::cell::Cell::new(None) };
+    }
+
+    /// [`judge`] for a loop of `try_lock`s: an owner this thread found alive less than 1 ms ago
+    /// is not asked about again, so such a loop costs a clock read per call and one system call
+    /// per millisecond (a death is then seen up to 1 ms late).
+    pub(crate) fn judge_recent(token: u32) -> Verdict {
+        use crate::sys::time::Deadline;
+        let token = token & TOKEN_MASK;
+        let now = Deadline::now();
+        if let Some((t, until)) = LAST_ALIVE.with(core::cell::Cell::get) {
+            if t == token && now < until {
+                return Verdict::Alive;
+            }
+        }
+        let verdict = judge(token);
+        if verdict == Verdict::Alive {
+            let until = now.plus(TRUST_ALIVE);
+            LAST_ALIVE.with(|last| last.set(until.map(|u| (token, u))));
+        }
+        verdict
+    }
+}
+
 /// The registry this process judges tokens against (claiming a slot first if needed).
 pub(crate) fn registry_id() -> RegistryId {
     if me().token & UNVERIFIED != 0 {

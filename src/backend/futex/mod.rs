@@ -25,8 +25,7 @@ mod owner;
 
 use self::owner::{Me, Patrol};
 use crate::backend::{Acquired, BackendId, RawMutex, Sealed};
-use crate::sync::futex::{self, Wake};
-use crate::sync::{AtomicU32, Deadline, Ordering, SpinWait};
+use crate::sync::{word, AtomicU32, Deadline, MakeModel, Ordering, SpinWait, Wake, MODELLED};
 
 /// No one holds the lock.
 const UNLOCKED: u32 = 0;
@@ -44,12 +43,17 @@ pub struct RawFutexMutex {
     pid: AtomicU32,
 }
 
-#[cfg(not(shmsync_loom))]
-const _: () = assert!(core::mem::size_of::<RawFutexMutex>() == 8);
-#[cfg(not(shmsync_loom))]
-const _: () = assert!(core::mem::align_of::<RawFutexMutex>() == 4);
+const _: () = assert!(MODELLED || core::mem::size_of::<RawFutexMutex>() == 8);
+const _: () = assert!(MODELLED || core::mem::align_of::<RawFutexMutex>() == 4);
 
 impl Sealed for RawFutexMutex {}
+
+impl MakeModel for RawFutexMutex {
+    fn make_model(&self) {
+        self.word.make_model();
+        self.pid.make_model();
+    }
+}
 
 // SAFETY: every successful acquisition is a compare-exchange from UNLOCKED or from the exact
 // word of an owner found dead, so one holder at a time; the two words hold no pointer and
@@ -104,12 +108,6 @@ unsafe impl RawMutex for RawFutexMutex {
         if self.word.swap(UNLOCKED, Ordering::Release) & CONTENDED != 0 {
             self.wake_one();
         }
-    }
-
-    #[cfg(shmsync_loom)]
-    fn make_model_objects(&self) {
-        self.word.make();
-        self.pid.make();
     }
 }
 
@@ -195,7 +193,7 @@ impl RawFutexMutex {
                 }
             }
             let wake_by = patrol.next_wake(state & !CONTENDED, deadline);
-            let timed_out = futex::wait(&self.word, state, wake_by) == Wake::TimedOut;
+            let timed_out = word::wait(&self.word, state, wake_by) == Wake::TimedOut;
             if patrol.check_due(timed_out) && owner::is_dead(state) && self.take_over(me, state) {
                 return Some(Acquired::OwnerDied);
             }
@@ -207,7 +205,7 @@ impl RawFutexMutex {
 
     #[cold]
     fn wake_one(&self) {
-        futex::wake_one(&self.word);
+        word::wake_one(&self.word);
     }
 
     /// The lock word and the PID word, for tests and diagnostics.
@@ -237,7 +235,6 @@ pub(crate) const CONTENDED_BIT: u32 = CONTENDED;
 /// The futex backend's condition variable: a shared futex sequence counter.
 pub type RawFutexCondvar = crate::backend::seq_condvar::SeqCondvar<RawFutexMutex>;
 
-#[cfg(not(shmsync_loom))]
-const _: () = assert!(core::mem::size_of::<RawFutexCondvar>() <= 8);
-#[cfg(not(shmsync_loom))]
-const _: () = assert!(core::mem::size_of::<crate::generic::ShmMutex<(), RawFutexMutex>>() == 12);
+const _: () = assert!(MODELLED || core::mem::size_of::<RawFutexCondvar>() <= 8);
+const _: () =
+    assert!(MODELLED || core::mem::size_of::<crate::generic::ShmMutex<(), RawFutexMutex>>() == 12);

@@ -8,52 +8,20 @@
 
 use core::time::Duration;
 
-use crate::sync::liveness::{self, Verdict};
+use crate::sync::liveness;
 use crate::sync::Deadline;
+use crate::sys::liveness::{Verdict, TOKEN_MASK};
 
-pub(super) use crate::sync::liveness::{me, Me};
+pub(super) use crate::sync::liveness::me;
+pub(super) use crate::sys::liveness::Me;
 
 /// Bits 0..30: the owner's token.
-pub(super) const OWNER_MASK: u32 = liveness::TOKEN_MASK;
-
-/// How long a `try_lock` trusts a verdict that found the owner alive.
-#[cfg(not(shmsync_loom))]
-const TRUST_ALIVE: Duration = Duration::from_millis(1);
-
-#[cfg(not(shmsync_loom))]
-std::thread_local! {
-    /// The owner this thread last found alive, and until when to believe it.
-    static LAST_ALIVE: core::cell::Cell<Option<(u32, Deadline)>> =
-        const { core::cell::Cell::new(None) };
-}
+pub(super) const OWNER_MASK: u32 = TOKEN_MASK;
 
 /// Whether the owner named by the held word `state` is dead, for `try_lock`: an owner found
-/// alive less than [`TRUST_ALIVE`] ago by this thread is not asked about again, so a loop of
-/// `try_lock`s on a held lock costs a clock read per call and one system call per millisecond
-/// (a death is then seen up to 1 ms late).
-#[cfg(not(shmsync_loom))]
+/// alive by this thread less than a millisecond ago is not asked about again.
 pub(super) fn is_dead_memoized(state: u32) -> bool {
-    let owner = state & OWNER_MASK;
-    let now = Deadline::now();
-    if let Some((o, until)) = LAST_ALIVE.with(core::cell::Cell::get) {
-        if o == owner && now < until {
-            return false;
-        }
-    }
-    match liveness::judge(owner) {
-        Verdict::Dead => true,
-        Verdict::Alive => {
-            let until = now.plus(TRUST_ALIVE);
-            LAST_ALIVE.with(|last| last.set(until.map(|u| (owner, u))));
-            false
-        }
-    }
-}
-
-/// Under loom every `try_lock` asks.
-#[cfg(shmsync_loom)]
-pub(super) fn is_dead_memoized(state: u32) -> bool {
-    liveness::judge(state & OWNER_MASK) == Verdict::Dead
+    liveness::judge_recent(state & OWNER_MASK) == Verdict::Dead
 }
 
 /// A waiter's schedule of liveness checks: sleeps of growing length between two checks of

@@ -35,6 +35,7 @@ impl std::panic::UnwindSafe for RawPthreadCondvar {}
 impl std::panic::RefUnwindSafe for RawPthreadCondvar {}
 
 impl Sealed for RawPthreadCondvar {}
+impl crate::sync::MakeModel for RawPthreadCondvar {}
 
 /// Whether timed waits take a CLOCK_MONOTONIC deadline (set with `pthread_condattr_setclock`).
 const MONOTONIC: bool = !cfg!(target_vendor = "apple");

@@ -116,7 +116,7 @@ impl LazyInit {
     fn publish(&self, state: u32) {
         self.state.store(state, Ordering::Release);
         #[cfg(target_os = "linux")]
-        crate::sync::futex::wake_all(&self.state);
+        crate::sync::word::wake_all(&self.state);
     }
 
     /// Overwrites the state word, to simulate a crashed initialiser in tests.
@@ -144,7 +144,7 @@ fn initialiser_is_dead(busy: u32) -> bool {
 #[cfg(target_os = "linux")]
 fn wait_while(word: &AtomicU32, busy: u32) {
     let recheck = crate::sys::time::Deadline::after(core::time::Duration::from_millis(10));
-    crate::sync::futex::wait(word, busy, recheck);
+    crate::sync::word::wait(word, busy, recheck);
 }
 
 /// Sleeps a little so that the state and the initialiser's liveness are checked again soon

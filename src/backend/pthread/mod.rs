@@ -69,6 +69,7 @@ unsafe impl Send for RawPthreadMutex {}
 unsafe impl Sync for RawPthreadMutex {}
 
 impl Sealed for RawPthreadMutex {}
+impl crate::sync::MakeModel for RawPthreadMutex {}
 
 impl RawPthreadMutex {
     /// The C mutex, initialised in place first if no process has done it yet.

@@ -43,11 +43,7 @@ impl<T> DataCell<T> {
         self.value.into_inner()
     }
 
-    /// Makes the loom cell now, so that its creation happens before other threads use it.
-    pub(crate) fn make(&self) {
-        self.tracker();
-    }
-
+    /// The loom cell that tracks accesses, made on first use.
     fn tracker(&self) -> &loom::cell::UnsafeCell<()> {
         self.tracker.get_or_init(|| loom::cell::UnsafeCell::new(()))
     }
@@ -66,5 +62,12 @@ impl Access {
     /// Ends the access before the guard is leaked (by a condvar wait, or a simulated death).
     pub(crate) fn end(&mut self) {
         self.0 = None;
+    }
+}
+
+impl<T> crate::sync::MakeModel for DataCell<T> {
+    /// Makes the loom cell that tracks accesses now.
+    fn make_model(&self) {
+        self.tracker();
     }
 }

@@ -7,7 +7,7 @@
 //!   `try_lock_for` and `wait_timeout`), may pass at any moment: a futex wait on one returns
 //!   `TimedOut` at once unless the word already changed, and moves the clock to it;
 //! - *schedule* deadlines, made by the lock's own liveness-check schedule from
-//!   [`Deadline::now`], never pass by themselves: see [`futex`](super::futex) for when a wait
+//!   [`Deadline::now`], never pass by themselves: see [`word`](super::word) for when a wait
 //!   on one ends.
 //!
 //! So a lost wake-up is a deadlock that loom reports, and a death is always noticed.

@@ -4,7 +4,7 @@
 //!   `const INIT` of the raw locks still compile; every access is a loom operation.
 //! - [`DataCell`] keeps a mutex's value and reports each guard's access to a loom cell, so a
 //!   lock that fails to order two holders is a causality violation.
-//! - [`futex`] emulates shared futexes with one loom mutex and condvar over a table of
+//! - [`word`] emulates shared futexes with one loom mutex and condvar over a table of
 //!   sleepers, as vasi-sync does.
 //! - [`Deadline`] is simulated (see its docs).
 //! - [`liveness`] is a liveness oracle: each model thread is one simulated process.
@@ -14,8 +14,8 @@
 
 mod cell;
 mod clock;
-pub(crate) mod futex;
 pub(crate) mod liveness;
+pub(crate) mod word;
 
 pub mod api;
 
@@ -100,10 +100,6 @@ impl AtomicU32 {
             cell: Lazy::new(),
         }
     }
-    /// Makes the loom atomic now, so that its creation happens before other threads use it.
-    pub(crate) fn make(&self) {
-        self.get();
-    }
     fn get(&self) -> &loom::sync::atomic::AtomicU32 {
         self.cell
             .get_or_init(|| loom::sync::atomic::AtomicU32::new(self.init))
@@ -140,5 +136,12 @@ impl SpinWait {
     }
     pub(crate) fn spin(&mut self) -> bool {
         false
+    }
+}
+
+impl crate::sync::MakeModel for AtomicU32 {
+    /// Makes the loom atomic now, so that its creation happens before other threads use it.
+    fn make_model(&self) {
+        self.get();
     }
 }

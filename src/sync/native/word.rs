@@ -5,16 +5,8 @@
 //! `FUTEX_WAIT_BITSET`, whose timeout is an absolute CLOCK_MONOTONIC time.
 
 use crate::sync::native::AtomicU32;
+use crate::sync::Wake;
 use crate::sys::time::Deadline;
-
-/// How a futex wait ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Wake {
-    /// Woken, interrupted by a signal, or the word no longer held the expected value.
-    Woken,
-    /// The deadline passed.
-    TimedOut,
-}
 
 /// Sleeps while `word` holds `expected`, until woken or until `deadline` (absolute,
 /// CLOCK_MONOTONIC). Returns early on a signal or a spurious wake: callers re-check their

@@ -17,16 +17,7 @@ use std::cell::Cell;
 use loom::sync::{Condvar, Mutex, MutexGuard};
 
 use super::{AtomicU32, Deadline};
-use crate::sync::Ordering;
-
-/// How a futex wait ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Wake {
-    /// Woken, or the word no longer held the expected value.
-    Woken,
-    /// The deadline passed.
-    TimedOut,
-}
+use crate::sync::{Ordering, Wake};
 
 /// The sleepers and the dead, guarded by one lock.
 #[derive(Default)]
