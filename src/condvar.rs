@@ -130,8 +130,9 @@ impl<C: RawCondvar> ShmCondvar<C> {
     pub fn wait<'a, T>(&self, guard: Guard<'a, T, C>) -> LockResult<Guard<'a, T, C>> {
         let mutex = guard.leak();
         // SAFETY: the leaked guard held the mutex, so this thread holds it.
-        let (acquired, _) = unsafe { self.raw.wait(mutex.raw(), None) };
-        mutex.guard(acquired)
+        let (acquired, _) = unsafe { self.raw.wait(mutex.raw_lock(), None) };
+        // SAFETY: `wait` returns holding the mutex again, which no guard owns (leaked above).
+        unsafe { mutex.guard(acquired) }
     }
 
     /// Waits while `condition` returns true, re-checking it after every wake-up.
@@ -252,9 +253,10 @@ impl<C: RawCondvar> ShmCondvar<C> {
     ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
         let mutex = guard.leak();
         // SAFETY: the leaked guard held the mutex, so this thread holds it; `wait` re-acquires it.
-        let (acquired, timed_out) = unsafe { self.raw.wait(mutex.raw(), deadline) };
+        let (acquired, timed_out) = unsafe { self.raw.wait(mutex.raw_lock(), deadline) };
         let timed_out = timed_out || deadline.is_some_and(Deadline::passed);
-        match mutex.guard(acquired) {
+        // SAFETY: `wait` returns holding the mutex again, which no guard owns (leaked above).
+        match unsafe { mutex.guard(acquired) } {
             Ok(guard) => Ok((guard, WaitTimeoutResult(timed_out))),
             Err(poisoned) => Err(PoisonError::new((
                 poisoned.into_inner(),

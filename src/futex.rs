@@ -61,11 +61,11 @@ pub mod __test_hooks {
 
     /// The lock word and the PID word of `m`.
     pub fn state<T>(m: &ShmMutex<T>) -> (u32, u32) {
-        m.raw().raw_state()
+        m.raw_lock().raw_state()
     }
 
     /// Overwrites the lock word and the PID word of `m`.
     pub fn forge<T>(m: &ShmMutex<T>, word: u32, pid: u32) {
-        m.raw().forge_state(word, pid)
+        m.raw_lock().forge_state(word, pid)
     }
 }

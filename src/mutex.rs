@@ -129,7 +129,8 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
     /// ```
     pub fn lock(&self) -> LockResult<ShmMutexGuard<'_, T, R>> {
         let acquired = self.raw.lock();
-        self.guard(acquired)
+        // SAFETY: `lock` returns only once this thread holds the lock.
+        unsafe { self.guard(acquired) }
     }
 
     /// Takes the lock if no one holds it now.
@@ -151,7 +152,8 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
     /// ```
     pub fn try_lock(&self) -> TryLockResult<ShmMutexGuard<'_, T, R>> {
         match self.raw.try_lock() {
-            Some(acquired) => Ok(self.guard(acquired)?),
+            // SAFETY: `Some` means this thread holds the lock.
+            Some(acquired) => Ok(unsafe { self.guard(acquired) }?),
             None => Err(TryLockError::WouldBlock),
         }
     }
@@ -179,7 +181,8 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
             None => Some(self.raw.lock()),
         };
         match acquired {
-            Some(acquired) => Ok(self.guard(acquired)?),
+            // SAFETY: `Some` means this thread holds the lock.
+            Some(acquired) => Ok(unsafe { self.guard(acquired) }?),
             None => Err(TryLockError::WouldBlock),
         }
     }
@@ -263,7 +266,12 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
     }
 
     /// Wraps a freshly acquired lock in a guard, recording an owner's death as poison.
-    pub(crate) fn guard(&self, acquired: Acquired) -> LockResult<ShmMutexGuard<'_, T, R>> {
+    ///
+    /// # Safety
+    ///
+    /// - The calling thread holds the lock, acquired as `acquired` says, and no guard owns
+    ///   that acquisition yet: the returned guard unlocks it when dropped.
+    pub(crate) unsafe fn guard(&self, acquired: Acquired) -> LockResult<ShmMutexGuard<'_, T, R>> {
         if acquired == Acquired::OwnerDied {
             self.poison.store(1, Ordering::Relaxed);
         }
@@ -281,7 +289,7 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
     }
 
     /// The raw lock, for the condition variable.
-    pub(crate) fn raw(&self) -> &R {
+    pub(crate) fn raw_lock(&self) -> &R {
         &self.raw
     }
 }

@@ -73,7 +73,7 @@ impl<M> SeqCondvar<M> {
     fn sleep(&self, seq: u32, deadline: Option<Deadline>) -> bool {
         loop {
             let until = match Deadline::now().plus(RECHECK) {
-                Some(recheck) => Some(recheck.min(deadline)),
+                Some(recheck) => Some(recheck.earlier(deadline)),
                 None => deadline,
             };
             if word::wait(&self.seq, seq, until) == Wake::Woken {

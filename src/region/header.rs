@@ -318,7 +318,7 @@ fn not_ready(
 fn wait_for_change(state: &AtomicU32, observed: u32, until: Option<Deadline>) {
     let poll = Deadline::after(POLL).expect("10 ms fits in a timespec");
     #[cfg(target_os = "linux")]
-    word::wait(state, observed, Some(poll.min(until)));
+    word::wait(state, observed, Some(poll.earlier(until)));
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (state, observed, until, poll);

@@ -65,7 +65,8 @@ impl SysvKey {
         Ok(SysvKey::Key(key))
     }
 
-    fn raw(self) -> libc::key_t {
+    /// The key as `shmget` takes it.
+    fn key_t(self) -> libc::key_t {
         match self {
             SysvKey::Private => libc::IPC_PRIVATE,
             SysvKey::Key(k) => k,
@@ -84,7 +85,7 @@ impl SysvKey {
 /// missing.
 fn shmget(key: SysvKey, size: usize, flags: i32, what: &str) -> io::Result<Option<i32>> {
     // SAFETY: shmget only reads its integer arguments.
-    let id = unsafe { libc::shmget(key.raw(), size, flags) };
+    let id = unsafe { libc::shmget(key.key_t(), size, flags) };
     if id >= 0 {
         return Ok(Some(id));
     }

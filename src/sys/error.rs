@@ -12,6 +12,14 @@ pub(crate) fn with_context(err: io::Error, what: impl std::fmt::Display) -> io::
     io::Error::new(err.kind(), format!("{what}: {err}"))
 }
 
+/// Panics for an error code that means a bug in this crate (or memory overwritten behind its
+/// back), naming the call that returned it. Errors a user can meet become `io::Error`s instead.
+#[cold]
+#[track_caller]
+pub(crate) fn bug(op: &str, errno: i32) -> ! {
+    panic!("{op} failed: {}", io::Error::from_raw_os_error(errno))
+}
+
 /// An `InvalidData` error: the segment's contents do not match what was expected.
 pub(crate) fn invalid_data(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())

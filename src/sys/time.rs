@@ -63,7 +63,7 @@ impl Deadline {
 
     /// The earlier of this deadline and `other` (`None` meaning never).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub(crate) fn min(self, other: Option<Deadline>) -> Deadline {
+    pub(crate) fn earlier(self, other: Option<Deadline>) -> Deadline {
         match other {
             Some(o) if o < self => o,
             _ => self,

@@ -62,7 +62,7 @@ impl Patrol {
             self.interval = (self.interval * 2).min(MAX_CHECK);
         }
         match self.check {
-            Some(check) => Some(check.min(deadline)),
+            Some(check) => Some(check.earlier(deadline)),
             None => deadline,
         }
     }

@@ -11,7 +11,7 @@ use core::ffi::c_int;
 use core::mem::MaybeUninit;
 
 use super::init::LazyInit;
-use super::sys::check;
+use super::ffi::check;
 use super::RawPthreadMutex;
 use crate::backend::{Acquired, RawCondvar, Sealed};
 use crate::sys::time::Deadline;
@@ -42,7 +42,7 @@ const MONOTONIC: bool = !cfg!(target_vendor = "apple");
 
 impl RawPthreadCondvar {
     /// The C condition variable, initialised in place first if no process has done it yet.
-    fn raw(&self) -> *mut libc::pthread_cond_t {
+    fn c_cond(&self) -> *mut libc::pthread_cond_t {
         let c = self.cond.get();
         // SAFETY: `LazyInit` runs this once, while no other caller can use `c`.
         self.init.ensure(|| unsafe { cond_init(c) });
@@ -91,14 +91,14 @@ unsafe impl RawCondvar for RawPthreadCondvar {
     };
 
     unsafe fn wait(&self, mutex: &RawPthreadMutex, deadline: Option<Deadline>) -> (Acquired, bool) {
-        let (c, m) = (self.raw(), mutex.as_ptr());
+        let (c, m) = (self.c_cond(), mutex.as_ptr());
         let rc: c_int = match deadline {
             // SAFETY: both are initialised; the caller holds `m`.
             None => unsafe { libc::pthread_cond_wait(c, m) },
             Some(deadline) => {
                 let ts = match MONOTONIC {
                     true => deadline.as_timespec(),
-                    false => super::sys::realtime(deadline),
+                    false => super::ffi::realtime(deadline),
                 };
                 // SAFETY: both are initialised; the caller holds `m`; `ts` outlives the call.
                 unsafe { libc::pthread_cond_timedwait(c, m, &ts) }
@@ -113,14 +113,14 @@ unsafe impl RawCondvar for RawPthreadCondvar {
     fn notify_one(&self) {
         // SAFETY: `raw` returns an initialised condition variable.
         check("pthread_cond_signal", unsafe {
-            libc::pthread_cond_signal(self.raw())
+            libc::pthread_cond_signal(self.c_cond())
         });
     }
 
     fn notify_all(&self) {
         // SAFETY: `raw` returns an initialised condition variable.
         check("pthread_cond_broadcast", unsafe {
-            libc::pthread_cond_broadcast(self.raw())
+            libc::pthread_cond_broadcast(self.c_cond())
         });
     }
 }

@@ -63,8 +63,12 @@ impl LazyInit {
     /// passed while a live process is still initialising: for `try_lock` (a deadline of now)
     /// and `try_lock_for`, which must not wait on an initialiser that is stopped.
     #[inline]
-    pub(crate) fn ensure_until(&self, init: impl FnOnce(), deadline: Deadline) -> bool {
-        self.state.load(Ordering::Acquire) == READY || self.ensure_slow(init, Some(deadline))
+    pub(crate) fn ensure_until(
+        &self,
+        init: impl FnOnce(),
+        deadline: impl FnOnce() -> Deadline,
+    ) -> bool {
+        self.state.load(Ordering::Acquire) == READY || self.ensure_slow(init, Some(deadline()))
     }
 
     /// Returns whether the object is initialised (false only when `deadline` passed).
@@ -171,9 +175,9 @@ mod tests {
         // A live process (this one) is initialising, as if stopped half-way.
         word.force(initializing(liveness::me().token));
         let now = Deadline::now();
-        assert!(!word.ensure_until(|| panic!("must not take over a live initialiser"), now));
+        assert!(!word.ensure_until(|| panic!("must not take over a live initialiser"), || now));
         word.force(READY);
-        assert!(word.ensure_until(|| unreachable!(), now));
+        assert!(word.ensure_until(|| unreachable!(), || now));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::sys::time::Deadline;
 #[cfg(not(target_os = "linux"))]
 mod cond;
 pub(crate) mod init;
-mod sys;
+mod ffi;
 
 use init::LazyInit;
 
@@ -74,25 +74,29 @@ impl crate::sync::MakeModel for RawPthreadMutex {}
 impl RawPthreadMutex {
     /// The C mutex, initialised in place first if no process has done it yet.
     #[inline]
-    fn raw(&self) -> *mut libc::pthread_mutex_t {
+    fn c_mutex(&self) -> *mut libc::pthread_mutex_t {
         let m = self.mutex.get();
         // SAFETY: `LazyInit` runs this once, while no other caller can use `m` (they wait
         // for READY), and `m` points to this struct's own storage; `robust_at` says whether
         // that storage stays mapped while a robust list points into it.
         self.init
-            .ensure(|| unsafe { sys::mutex_init(m, robust_at(m)) });
+            .ensure(|| unsafe { ffi::mutex_init(m, robust_at(m)) });
         m
     }
 
-    /// [`raw`](Self::raw) for the timed calls: `None` when another, live process is still
-    /// initialising the C mutex at `deadline` (it may be stopped there).
+    /// [`c_mutex`](Self::c_mutex) for the timed calls: `None` when another, live process is
+    /// still initialising the C mutex at `deadline` (it may be stopped there). The deadline is
+    /// asked for only then, so an initialised mutex costs no clock read.
     #[inline]
-    fn raw_by(&self, deadline: Deadline) -> Option<*mut libc::pthread_mutex_t> {
+    fn c_mutex_by(
+        &self,
+        deadline: impl FnOnce() -> Deadline,
+    ) -> Option<*mut libc::pthread_mutex_t> {
         let m = self.mutex.get();
-        // SAFETY: as in `raw`.
+        // SAFETY: as in `c_mutex`.
         let ready = self
             .init
-            .ensure_until(|| unsafe { sys::mutex_init(m, robust_at(m)) }, deadline);
+            .ensure_until(|| unsafe { ffi::mutex_init(m, robust_at(m)) }, deadline);
         ready.then_some(m)
     }
 
@@ -113,14 +117,14 @@ impl RawPthreadMutex {
     #[cold]
     fn recover(&self) -> Acquired {
         // SAFETY: the mutex is initialised and this thread just got it with EOWNERDEAD.
-        unsafe { sys::mutex_consistent(self.mutex.get()) };
+        unsafe { ffi::mutex_consistent(self.mutex.get()) };
         Acquired::OwnerDied
     }
 
     /// The shared `pthread_mutex_t`, for the condition variable on non-Linux Unixes.
     #[cfg(not(target_os = "linux"))]
     pub(crate) fn as_ptr(&self) -> *mut libc::pthread_mutex_t {
-        self.raw()
+        self.c_mutex()
     }
 
     /// Maps a condition-variable wait's result code, as for a lock (`busy` is `ETIMEDOUT`).
@@ -153,8 +157,7 @@ fn lock_failed(op: &str, rc: c_int) -> ! {
              consistent, so foreign code uses this mutex or its memory was overwritten"
         );
     }
-    sys::check(op, rc);
-    unreachable!("{op} returned 0 where it was handled")
+    crate::sys::error::bug(op, rc)
 }
 
 // SAFETY: every `Some` comes from a successful pthread lock call (0 or EOWNERDEAD) on a mutex
@@ -171,8 +174,8 @@ unsafe impl RawMutex for RawPthreadMutex {
 
     #[inline]
     fn lock(&self) -> Acquired {
-        let m = self.raw();
-        // SAFETY: `m` is initialised by `raw`.
+        let m = self.c_mutex();
+        // SAFETY: `m` is initialised by `c_mutex`.
         let rc = unsafe { libc::pthread_mutex_lock(m) };
         match self.acquired("pthread_mutex_lock", rc, 0) {
             Some(acquired) => acquired,
@@ -182,24 +185,24 @@ unsafe impl RawMutex for RawPthreadMutex {
 
     #[inline]
     fn try_lock(&self) -> Option<Acquired> {
-        let m = self.raw_by(Deadline::now())?;
-        // SAFETY: `m` is initialised by `raw`.
+        let m = self.c_mutex_by(Deadline::now)?;
+        // SAFETY: `m` is initialised by `c_mutex_by`.
         let rc = unsafe { libc::pthread_mutex_trylock(m) };
         self.acquired("pthread_mutex_trylock", rc, libc::EBUSY)
     }
 
     fn try_lock_until(&self, deadline: Deadline) -> Option<Acquired> {
-        let m = self.raw_by(deadline)?;
-        // SAFETY: `m` is initialised by `raw`.
-        let rc = unsafe { sys::mutex_lock_until(m, deadline) };
-        self.acquired(sys::LOCK_UNTIL, rc, libc::ETIMEDOUT)
+        let m = self.c_mutex_by(|| deadline)?;
+        // SAFETY: `m` is initialised by `c_mutex_by`.
+        let rc = unsafe { ffi::mutex_lock_until(m, deadline) };
+        self.acquired(ffi::LOCK_UNTIL, rc, libc::ETIMEDOUT)
     }
 
     #[inline]
     unsafe fn unlock(&self) {
         // SAFETY: the caller holds the lock, so the mutex is initialised and ours to unlock.
         let rc = unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
-        sys::check("pthread_mutex_unlock", rc);
+        ffi::check("pthread_mutex_unlock", rc);
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 /// Behaviour cannot show `PTHREAD_PROCESS_SHARED` on glibc: its robust mutexes always use
 /// shared futexes (the kernel's exit-time wake never uses the private flag), so a robust
 /// private mutex happens to work across processes too. So these read the initialised mutex's
-/// kind bits, and `sys::tests` reads the attributes back.
+/// kind bits, and `ffi::tests` reads the attributes back.
 #[cfg(all(
     target_env = "gnu",
     any(target_arch = "x86_64", target_arch = "aarch64")

@@ -68,7 +68,7 @@ impl Deadline {
 
     /// The deadline a wait should use: a user deadline wins over a schedule one, since only
     /// it can pass by itself; otherwise the earlier.
-    pub(crate) fn min(self, other: Option<Deadline>) -> Deadline {
+    pub(crate) fn earlier(self, other: Option<Deadline>) -> Deadline {
         match other {
             Some(o) if o.user && (!self.user || o.at < self.at) => o,
             Some(o) if !self.user && !o.user && o.at < self.at => o,

@@ -35,7 +35,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
     match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::ETIMEDOUT) => Wake::TimedOut,
         Some(libc::EAGAIN) | Some(libc::EINTR) => Wake::Woken,
-        other => panic!("futex(FUTEX_WAIT_BITSET) failed: errno {other:?}"),
+        other => crate::sys::error::bug("futex(FUTEX_WAIT_BITSET)", other.unwrap_or(0)),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::sys::time::Deadline;
 #[track_caller]
 pub(super) fn check(op: &str, rc: c_int) {
     if rc != 0 {
-        panic!("{op} failed: {}", std::io::Error::from_raw_os_error(rc));
+        crate::sys::error::bug(op, rc);
     }
 }
 
