@@ -3,12 +3,17 @@
 //!
 //! `SHMSYNC_SOAK=N` multiplies the randomized rounds (CI runs with the default, 1).
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
+use common::backends::{Backend, Condvar, Mutex};
 use common::{fork, wait_until, Exit, Rng};
+use shmsync::generic::RawMutex;
+use shmsync::{ShmBox, ShmSafe};
 
 /// How many times the soak variants repeat their rounds.
 fn soak() -> u32 {
@@ -55,482 +60,562 @@ fn futex_wait_address(pid: i32) -> Option<usize> {
     usize::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()
 }
 
-macro_rules! crash_suite {
-    ($backend:ident) => {
-        mod $backend {
-            use super::*;
-            use shmsync::$backend::{ShmCondvar, ShmMutex};
-            use shmsync::{ShmBox, ShmSafe};
-            use std::sync::TryLockError;
+// Every body below, run once per backend as `futex::<body>` and `pthread::<body>`.
+backend_tests!(
+    randomized_sigkill_never_hangs_or_hides_a_torn_update,
+    death_right_after_locking_poisons_every_held_mutex,
+    notify_one_loses_no_wakeup_over_1000_rounds_with_3_consumers,
+    waiters_dying_one_after_another_leave_the_condvar_working,
+    a_notification_spent_on_a_waiter_killed_before_relocking_is_not_lost,
+    signals_at_1khz_cause_no_spurious_error_and_deadlines_hold,
+    a_dead_owner_is_found_while_signals_keep_interrupting_the_waiter,
+    one_segment_mapped_twice_shares_one_lock,
+    unmapping_one_mapping_while_a_thread_finishes_unlocking_through_another_is_harmless,
+    fork_matrix,
+);
 
-            /// A value and its complement, written in two steps: a torn update shows.
-            #[derive(ShmSafe, Clone, Copy)]
-            #[repr(C)]
-            struct Pair {
-                value: u64,
-                check: u64,
-            }
-
-            impl Pair {
-                const fn new() -> Pair {
-                    Pair { value: 0, check: !0 }
-                }
-                fn whole(&self) -> bool {
-                    self.check == !self.value
-                }
-            }
-
-            const MUTEXES: usize = 16;
-
-            #[derive(ShmSafe)]
-            #[repr(C)]
-            struct Arena {
-                cells: [ShmMutex<Pair>; MUTEXES],
-                progress: AtomicU64,
-            }
-
-            /// One thread of the doomed child: random locks, two-step updates, forever.
-            fn churn(arena: &Arena, seed: u64) -> ! {
-                let mut rng = Rng::new(seed);
-                loop {
-                    let first = rng.below(MUTEXES);
-                    let second = first + 1 + rng.below(MUTEXES - first);
-                    let mut guards = Vec::new();
-                    for i in [first, second].into_iter().filter(|&i| i < MUTEXES) {
-                        let attempt = match rng.below(3) {
-                            0 => arena.cells[i].lock().map_err(TryLockError::from),
-                            1 => arena.cells[i].try_lock(),
-                            _ => arena.cells[i].try_lock_for(Duration::ZERO),
-                        };
-                        match attempt {
-                            Ok(g) => guards.push(g),
-                            Err(TryLockError::Poisoned(p)) => guards.push(p.into_inner()),
-                            Err(TryLockError::WouldBlock) => {}
-                        }
-                    }
-                    for g in &mut guards {
-                        g.value = g.value.wrapping_add(1);
-                        for _ in 0..rng.below(50) {
-                            std::hint::spin_loop();
-                        }
-                        g.check = !g.value;
-                    }
-                    drop(guards);
-                    arena.progress.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-
-            #[test]
-            fn randomized_sigkill_never_hangs_or_hides_a_torn_update() {
-                let arena = ShmBox::new(Arena {
-                    cells: std::array::from_fn(|_| ShmMutex::new(Pair::new())),
-                    progress: AtomicU64::new(0),
-                })
-                .unwrap();
-                let mut rng = Rng::new(seed());
-                let rounds = 200 * soak();
-                let (mut poisoned, mut torn_seen) = (0u64, 0u64);
-                for round in 0..rounds {
-                    let start = arena.progress.load(Ordering::Relaxed);
-                    let target = start + 1 + rng.below(300) as u64;
-                    let child_seed = rng.next_u64();
-                    // Fork a multi-threaded child that churns until it is killed.
-                    let child = fork(|| {
-                        let arena = &*arena;
-                        std::thread::scope(|s| {
-                            for t in 1..4u64 {
-                                s.spawn(move || churn(arena, child_seed ^ (t << 32)));
-                            }
-                            churn(arena, child_seed);
-                        });
-                        1
-                    });
-                    assert!(
-                        wait_until(Duration::from_secs(20), || {
-                            arena.progress.load(Ordering::Relaxed) >= target
-                        }),
-                        "round {round}: the child made no progress"
-                    );
-                    assert_eq!(child.kill(), Exit::Signal(libc::SIGKILL));
-                    for (i, cell) in arena.cells.iter().enumerate() {
-                        let mut g = match cell.try_lock_for(Duration::from_secs(10)) {
-                            Ok(g) => g,
-                            Err(TryLockError::Poisoned(p)) => {
-                                poisoned += 1;
-                                p.into_inner()
-                            }
-                            Err(TryLockError::WouldBlock) => {
-                                panic!("round {round}: mutex {i} still held after its owner died")
-                            }
-                        };
-                        if !g.whole() {
-                            assert!(cell.is_poisoned(), "round {round}: torn update in mutex {i} without poison");
-                            torn_seen += 1;
-                            g.check = !g.value;
-                        }
-                        drop(g);
-                        cell.clear_poison();
-                    }
-                }
-                eprintln!("{rounds} rounds, {rounds} kills, {poisoned} poisonings, {torn_seen} torn updates caught, 0 hangs");
-            }
-
-            #[test]
-            fn death_right_after_locking_poisons_every_held_mutex() {
-                let pair = ShmBox::new([ShmMutex::new(Pair::new()), ShmMutex::new(Pair::new())]).unwrap();
-                // Child: lock both, then exit without unlocking (the guards are forgotten).
-                fork(|| {
-                    std::mem::forget(pair[0].lock().unwrap());
-                    std::mem::forget(pair[1].lock().unwrap());
-                    0
-                })
-                .join();
-                for m in pair.iter() {
-                    assert!(matches!(m.try_lock_for(Duration::from_secs(10)), Err(TryLockError::Poisoned(_))));
-                    assert!(m.is_poisoned());
-                    m.clear_poison();
-                    assert!(m.try_lock().is_ok());
-                }
-            }
-
-            #[derive(ShmSafe)]
-            #[repr(C)]
-            struct Queue {
-                state: ShmMutex<[u64; 3]>, // [items, consumed, done]
-                cv: ShmCondvar,
-            }
-
-            #[test]
-            fn notify_one_loses_no_wakeup_over_1000_rounds_with_3_consumers() {
-                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
-                let consumers: Vec<_> = (0..3)
-                    .map(|_| {
-                        fork(|| loop {
-                            let g = q.state.lock().unwrap();
-                            let mut g = q.cv.wait_while(g, |s| s[0] == 0 && s[2] == 0).unwrap();
-                            if g[0] == 0 {
-                                return 0;
-                            }
-                            g[0] -= 1;
-                            g[1] += 1;
-                        })
-                    })
-                    .collect();
-                let rounds = 1000 * soak() as u64;
-                for _ in 0..rounds {
-                    q.state.lock().unwrap()[0] += 1;
-                    q.cv.notify_one();
-                }
-                let drained = wait_until(Duration::from_secs(30), || q.state.lock().unwrap()[1] == rounds);
-                q.state.lock().unwrap()[2] = 1;
-                q.cv.notify_all();
-                assert!(drained, "lost wakeup: consumed {} of {rounds}", q.state.lock().unwrap()[1]);
-                consumers.into_iter().for_each(common::Child::join);
-            }
-
-            /// Regression: a waiter woken by the notify burst and killed while it held the
-            /// re-taken mutex poisoned it, as it should, and the next `lock().unwrap()`
-            /// panicked. Waiters killed asleep on the condvar must leave no poison; waiters
-            /// killed amid notifications may have held the mutex, so poison is allowed then.
-            #[test]
-            fn waiters_dying_one_after_another_leave_the_condvar_working() {
-                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
-                let cv_addr = &q.cv as *const _ as usize;
-                for round in 0..6u64 {
-                    // Each waiter announces itself in slot 1, then waits forever.
-                    let waiter = fork(|| {
-                        let mut g = q.state.lock().unwrap();
-                        g[1] += 1;
-                        let _g = q.cv.wait_while(g, |_| true);
-                        1
-                    });
-                    assert!(wait_until(Duration::from_secs(10), || q.state.lock().unwrap()[1] == round + 1));
-                    let amid_notifications = round % 2 == 1;
-                    if amid_notifications {
-                        // Kill it while notifications are flying: it may be asleep, blocked
-                        // on the mutex, or holding it.
-                        q.cv.notify_all();
-                        q.cv.notify_one();
-                        assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
-                    } else {
-                        // Kill it asleep on the condvar's word, where it holds nothing.
-                        assert!(wait_until(Duration::from_secs(10), || {
-                            futex_wait_address(waiter.pid()) == Some(cv_addr)
-                        }));
-                        assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
-                    }
-                    q.cv.notify_one();
-                    q.cv.notify_all();
-                    // The dead waiter's mutex is free; poisoned only if it died holding it.
-                    match q.state.try_lock_for(Duration::from_secs(10)) {
-                        Ok(g) => assert_eq!(g[1], round + 1),
-                        Err(TryLockError::Poisoned(p)) => {
-                            assert!(amid_notifications, "round {round}: a waiter killed asleep poisoned the mutex");
-                            assert_eq!(p.into_inner()[1], round + 1);
-                            q.state.clear_poison();
-                        }
-                        Err(TryLockError::WouldBlock) => {
-                            panic!("round {round}: the mutex is still held after its waiter died")
-                        }
-                    }
-                }
-                // A newcomer still gets woken.
-                let newcomer = fork(|| {
-                    let g = q.state.lock().unwrap();
-                    let g = q.cv.wait_while(g, |s| s[2] == 0).unwrap();
-                    if g[2] == 1 { 0 } else { 1 }
-                });
-                q.state.lock().unwrap()[2] = 1;
-                q.cv.notify_all();
-                newcomer.join();
-            }
-
-            /// Regression: `notify_one` woke a waiter that was then killed before it re-took
-            /// the mutex, and the other waiter slept on forever.
-            #[test]
-            fn a_notification_spent_on_a_waiter_killed_before_relocking_is_not_lost() {
-                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
-                let cv_addr = &q.cv as *const _ as usize;
-                // Two waiters for slot 2 ("go"); each counts itself in slot 1 first.
-                let waiters: Vec<_> = (0..2)
-                    .map(|_| {
-                        fork(|| {
-                            let mut g = q.state.lock().unwrap();
-                            g[1] += 1;
-                            let g = q.cv.wait_while(g, |s| s[2] == 0).unwrap();
-                            if g[2] == 1 { 0 } else { 1 }
-                        })
-                    })
-                    .collect();
-                let pids: Vec<i32> = waiters.iter().map(|w| w.pid()).collect();
-                // Both asleep on the condvar's word.
-                assert!(wait_until(Duration::from_secs(10), || {
-                    pids.iter().all(|&p| futex_wait_address(p) == Some(cv_addr))
-                }));
-                let mut held = q.state.lock().unwrap();
-                q.cv.notify_one();
-                // The woken one now blocks on the mutex we hold: find it and kill it there.
-                let mut woken = None;
-                assert!(wait_until(Duration::from_secs(10), || {
-                    woken = pids.iter().position(|&p| {
-                        futex_wait_address(p).is_some_and(|a| a != cv_addr)
-                    });
-                    woken.is_some()
-                }));
-                let mut waiters = waiters;
-                let victim = waiters.remove(woken.unwrap());
-                assert_eq!(victim.kill(), Exit::Signal(libc::SIGKILL));
-                // The notification is spent; the survivor must still see "go".
-                held[2] = 1;
-                drop(held);
-                let mut survivor = waiters.pop().unwrap();
-                assert_eq!(
-                    survivor.wait_timeout(Duration::from_secs(10)),
-                    Some(Exit::Code(0)),
-                    "the surviving waiter never woke"
-                );
-            }
-
-            #[test]
-            fn signals_at_1khz_cause_no_spurious_error_and_deadlines_hold() {
-                let q = ShmBox::new(Queue { state: ShmMutex::new([0; 3]), cv: ShmCondvar::new() }).unwrap();
-                // Set by the child once its timed lock has returned.
-                let timed_done = ShmBox::new(AtomicU64::new(0)).unwrap();
-                let held = q.state.lock().unwrap();
-                // Installed before the fork so the child has it from its first instruction; a
-                // no-op handler in the test process itself is harmless.
-                interrupt_with(libc::SIGUSR1);
-                let child = fork(|| {
-                    // Blocked `try_lock_for` under signals: times out, no earlier.
-                    let started = Instant::now();
-                    let timed = q.state.try_lock_for(Duration::from_millis(150));
-                    let waited = started.elapsed();
-                    timed_done.store(1, Ordering::SeqCst);
-                    if !matches!(timed, Err(TryLockError::WouldBlock)) || waited < Duration::from_millis(150) {
-                        return 2;
-                    }
-                    // Blocked `lock` under signals: returns only when the parent unlocks.
-                    let mut g = q.state.lock().unwrap();
-                    g[1] = 1;
-                    // `wait_timeout` under signals: times out after its deadline, not before.
-                    let started = Instant::now();
-                    let (g, r) = q.cv.wait_timeout_while(g, Duration::from_millis(150), |_| true).unwrap();
-                    if !r.timed_out() || started.elapsed() < Duration::from_millis(150) {
-                        return 3;
-                    }
-                    drop(g);
-                    0
-                });
-                // Signals every millisecond until `until` holds; false if it never does.
-                let pump = |until: &mut dyn FnMut() -> bool| {
-                    let deadline = Instant::now() + Duration::from_secs(20);
-                    while Instant::now() < deadline {
-                        if until() {
-                            return true;
-                        }
-                        child.signal(libc::SIGUSR1);
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    false
-                };
-                // Signals into the timed lock: the lock stays held until it has returned.
-                assert!(pump(&mut || timed_done.load(Ordering::SeqCst) == 1), "the timed lock never returned");
-                // Then into the blocking `lock`: once the child sleeps on the mutex, 100 more.
-                let lock_at = &q.state as *const _ as usize;
-                let lock_bytes = lock_at..lock_at + std::mem::size_of_val(&q.state);
-                let mut blocked = || futex_wait_address(child.pid()).is_some_and(|a| lock_bytes.contains(&a));
-                assert!(pump(&mut blocked), "the child never blocked in `lock`");
-                let mut sent = 0;
-                assert!(pump(&mut || {
-                    sent += 1;
-                    sent > 100
-                }));
-                drop(held);
-                // Signals into the wait_timeout, until the child is done.
-                pump(&mut || child.wait_exited(Duration::ZERO));
-                child.join();
-                assert_eq!(q.state.lock().unwrap()[1], 1);
-            }
-
-            #[derive(ShmSafe)]
-            #[repr(C)]
-            struct Doomed {
-                lock: ShmMutex<u64>,
-                held: AtomicU64,
-                die: AtomicU64,
-            }
-
-            /// Regression: early wake-ups (EINTR from a signal without SA_RESTART) arriving
-            /// faster than the owner-probe interval used to postpone the probe forever.
-            #[test]
-            fn a_dead_owner_is_found_while_signals_keep_interrupting_the_waiter() {
-                let s = ShmBox::new(Doomed { lock: ShmMutex::new(0), held: AtomicU64::new(0), die: AtomicU64::new(0) }).unwrap();
-                interrupt_with(libc::SIGUSR1);
-                let holder = fork(|| {
-                    std::mem::forget(s.lock.lock().unwrap());
-                    s.held.store(1, Ordering::SeqCst);
-                    if wait_until(Duration::from_secs(30), || s.die.load(Ordering::SeqCst) == 1) { 0 } else { 1 }
-                });
-                assert!(wait_until(Duration::from_secs(10), || s.held.load(Ordering::SeqCst) == 1));
-                let tid = std::sync::OnceLock::new();
-                std::thread::scope(|scope| {
-                    let waiter = scope.spawn(|| {
-                        // SAFETY: pthread_self has no preconditions.
-                        tid.set(unsafe { libc::pthread_self() }).unwrap();
-                        s.lock.lock().is_err()
-                    });
-                    assert!(wait_until(Duration::from_secs(10), || tid.get().is_some()));
-                    let tid = *tid.get().unwrap();
-                    let started = Instant::now();
-                    let deadline = started + Duration::from_secs(20);
-                    while !waiter.is_finished() && Instant::now() < deadline {
-                        // SAFETY: the waiter thread is alive (not finished), so `tid` names it.
-                        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
-                        // Let the waiter's probe interval grow to its longest before the owner
-                        // dies; the signals keep coming every 2 ms either way.
-                        if started.elapsed() > Duration::from_millis(300) {
-                            s.die.store(1, Ordering::SeqCst);
-                        }
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                    assert!(waiter.is_finished(), "the waiter never noticed its owner's death");
-                    assert!(waiter.join().unwrap(), "the dead owner's lock came back unpoisoned");
-                });
-                holder.join();
-            }
-
-            #[test]
-            fn one_segment_mapped_twice_shares_one_lock() {
-                let name = common::unique_name(concat!("twice-", stringify!($backend)));
-                let first = ShmBox::create(&name, ShmMutex::new(0u64)).unwrap();
-                let second = ShmBox::<ShmMutex<u64>>::open(&name).unwrap();
-                assert_ne!(&*first as *const _ as usize, &*second as *const _ as usize);
-                let held = first.lock().unwrap();
-                assert!(matches!(second.try_lock(), Err(TryLockError::WouldBlock)));
-                drop(held);
-                *second.lock().unwrap() += 1;
-                // A child maps it a third time, at whatever address it gets.
-                fork(|| match ShmBox::<ShmMutex<u64>>::open(&name) {
-                    Ok(third) => {
-                        *third.lock().unwrap() += 1;
-                        0
-                    }
-                    Err(_) => 1,
-                })
-                .join();
-                ShmBox::<ShmMutex<u64>>::unlink(&name).unwrap();
-                assert_eq!(*second.lock().unwrap(), 2);
-                assert_eq!(*first.lock().unwrap(), 2);
-            }
-
-            #[derive(ShmSafe)]
-            #[repr(C)]
-            struct Guarded {
-                lock: ShmMutex<u64>,
-                canary: [u64; 4],
-            }
-
-            const CANARY: [u64; 4] = [0x5348_4d53_594e_4331, !0, 0, 0xdead_beef_cafe_f00d];
-
-            #[test]
-            fn unmapping_one_mapping_while_a_thread_finishes_unlocking_through_another_is_harmless() {
-                for round in 0..100u64 {
-                    let name = common::unique_name(concat!("unmap-", stringify!($backend)));
-                    let a = ShmBox::create(&name, Guarded { lock: ShmMutex::new(0), canary: CANARY }).unwrap();
-                    let b = ShmBox::<Guarded>::open(&name).unwrap();
-                    ShmBox::<Guarded>::unlink(&name).unwrap();
-                    let held = a.lock.lock().unwrap();
-                    std::thread::scope(|s| {
-                        // Blocks on the lock through mapping B, then unlocks and unmaps B while
-                        // the first thread may still be inside its unlock (its futex wake).
-                        let waiter = s.spawn(move || {
-                            *b.lock.lock().unwrap() += 1;
-                            drop(b);
-                        });
-                        // Released at once: over the rounds the waiter finds the lock held
-                        // (and sleeps) or already free, in varying interleavings.
-                        drop(held);
-                        waiter.join().unwrap();
-                    });
-                    let value = *a.lock.lock().unwrap();
-                    assert_eq!(value, 1, "round {round}");
-                    assert_eq!(a.canary, CANARY, "round {round}: memory next to the lock changed");
-                }
-            }
-
-            #[test]
-            fn fork_matrix() {
-                let m = ShmBox::new(ShmMutex::new(0u32)).unwrap();
-                let held = m.lock().unwrap();
-                // The parent holds the lock at fork: the child cannot take it.
-                fork(|| match m.try_lock() {
-                    Err(TryLockError::WouldBlock) => 0,
-                    _ => 1,
-                })
-                .join();
-                // The child's exit released nothing: another child still cannot take it.
-                fork(|| match m.try_lock_for(Duration::from_millis(20)) {
-                    Err(TryLockError::WouldBlock) => 0,
-                    _ => 1,
-                })
-                .join();
-                drop(held);
-                // A child that locks and exits without unlocking leaves poison.
-                fork(|| {
-                    std::mem::forget(m.lock().unwrap());
-                    0
-                })
-                .join();
-                assert!(matches!(m.try_lock_for(Duration::from_secs(10)), Err(TryLockError::Poisoned(_))));
-                m.clear_poison();
-                assert!(m.try_lock().is_ok());
-            }
-        }
-    };
+/// A value and its complement, written in two steps: a torn update shows.
+#[derive(ShmSafe, Clone, Copy)]
+#[repr(C)]
+struct Pair {
+    value: u64,
+    check: u64,
 }
 
-crash_suite!(futex);
-crash_suite!(pthread);
+impl Pair {
+    const fn new() -> Pair {
+        Pair {
+            value: 0,
+            check: !0,
+        }
+    }
+    fn whole(&self) -> bool {
+        self.check == !self.value
+    }
+}
+
+const MUTEXES: usize = 16;
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Arena<B: Backend> {
+    cells: [Mutex<B, Pair>; MUTEXES],
+    progress: AtomicU64,
+}
+
+/// One thread of the doomed child: random locks, two-step updates, forever.
+fn churn<B: Backend>(arena: &Arena<B>, seed: u64) -> ! {
+    let mut rng = Rng::new(seed);
+    loop {
+        let first = rng.below(MUTEXES);
+        let second = first + 1 + rng.below(MUTEXES - first);
+        let mut guards = Vec::new();
+        for i in [first, second].into_iter().filter(|&i| i < MUTEXES) {
+            let attempt = match rng.below(3) {
+                0 => arena.cells[i].lock().map_err(TryLockError::from),
+                1 => arena.cells[i].try_lock(),
+                _ => arena.cells[i].try_lock_for(Duration::ZERO),
+            };
+            match attempt {
+                Ok(g) => guards.push(g),
+                Err(TryLockError::Poisoned(p)) => guards.push(p.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        for g in &mut guards {
+            g.value = g.value.wrapping_add(1);
+            for _ in 0..rng.below(50) {
+                std::hint::spin_loop();
+            }
+            g.check = !g.value;
+        }
+        drop(guards);
+        arena.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub fn randomized_sigkill_never_hangs_or_hides_a_torn_update<B: Backend>() {
+    let arena = ShmBox::new(Arena::<B> {
+        cells: std::array::from_fn(|_| Mutex::<B, _>::new(Pair::new())),
+        progress: AtomicU64::new(0),
+    })
+    .unwrap();
+    let mut rng = Rng::new(seed());
+    let rounds = 200 * soak();
+    let (mut poisoned, mut torn_seen) = (0u64, 0u64);
+    for round in 0..rounds {
+        let start = arena.progress.load(Ordering::Relaxed);
+        let target = start + 1 + rng.below(300) as u64;
+        let child_seed = rng.next_u64();
+        // Fork a multi-threaded child that churns until it is killed.
+        let child = fork(|| {
+            let arena = &*arena;
+            std::thread::scope(|s| {
+                for t in 1..4u64 {
+                    s.spawn(move || churn::<B>(arena, child_seed ^ (t << 32)));
+                }
+                churn::<B>(arena, child_seed);
+            });
+            1
+        });
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                arena.progress.load(Ordering::Relaxed) >= target
+            }),
+            "round {round}: the child made no progress"
+        );
+        assert_eq!(child.kill(), Exit::Signal(libc::SIGKILL));
+        for (i, cell) in arena.cells.iter().enumerate() {
+            let mut g = match cell.try_lock_for(Duration::from_secs(10)) {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => {
+                    poisoned += 1;
+                    p.into_inner()
+                }
+                Err(TryLockError::WouldBlock) => {
+                    panic!("round {round}: mutex {i} still held after its owner died")
+                }
+            };
+            if !g.whole() {
+                assert!(
+                    cell.is_poisoned(),
+                    "round {round}: torn update in mutex {i} without poison"
+                );
+                torn_seen += 1;
+                g.check = !g.value;
+            }
+            drop(g);
+            cell.clear_poison();
+        }
+    }
+    eprintln!("{rounds} rounds, {rounds} kills, {poisoned} poisonings, {torn_seen} torn updates caught, 0 hangs");
+}
+
+pub fn death_right_after_locking_poisons_every_held_mutex<B: Backend>() {
+    let pair = ShmBox::new([
+        Mutex::<B, _>::new(Pair::new()),
+        Mutex::<B, _>::new(Pair::new()),
+    ])
+    .unwrap();
+    // Child: lock both, then exit without unlocking (the guards are forgotten).
+    fork(|| {
+        std::mem::forget(pair[0].lock().unwrap());
+        std::mem::forget(pair[1].lock().unwrap());
+        0
+    })
+    .join();
+    for m in pair.iter() {
+        assert!(matches!(
+            m.try_lock_for(Duration::from_secs(10)),
+            Err(TryLockError::Poisoned(_))
+        ));
+        assert!(m.is_poisoned());
+        m.clear_poison();
+        assert!(m.try_lock().is_ok());
+    }
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Queue<B: Backend> {
+    state: Mutex<B, [u64; 3]>, // [items, consumed, done]
+    cv: Condvar<B>,
+}
+
+pub fn notify_one_loses_no_wakeup_over_1000_rounds_with_3_consumers<B: Backend>() {
+    let q = ShmBox::new(Queue::<B> {
+        state: Mutex::<B, _>::new([0; 3]),
+        cv: Condvar::<B>::new(),
+    })
+    .unwrap();
+    let consumers: Vec<_> = (0..3)
+        .map(|_| {
+            fork(|| loop {
+                let g = q.state.lock().unwrap();
+                let mut g = q.cv.wait_while(g, |s| s[0] == 0 && s[2] == 0).unwrap();
+                if g[0] == 0 {
+                    return 0;
+                }
+                g[0] -= 1;
+                g[1] += 1;
+            })
+        })
+        .collect();
+    let rounds = 1000 * soak() as u64;
+    for _ in 0..rounds {
+        q.state.lock().unwrap()[0] += 1;
+        q.cv.notify_one();
+    }
+    let drained = wait_until(Duration::from_secs(30), || {
+        q.state.lock().unwrap()[1] == rounds
+    });
+    q.state.lock().unwrap()[2] = 1;
+    q.cv.notify_all();
+    assert!(
+        drained,
+        "lost wakeup: consumed {} of {rounds}",
+        q.state.lock().unwrap()[1]
+    );
+    consumers.into_iter().for_each(common::Child::join);
+}
+
+/// Regression: a waiter woken by the notify burst and killed while it held the
+/// re-taken mutex poisoned it, as it should, and the next `lock().unwrap()`
+/// panicked. Waiters killed asleep on the condvar must leave no poison; waiters
+/// killed amid notifications may have held the mutex, so poison is allowed then.
+pub fn waiters_dying_one_after_another_leave_the_condvar_working<B: Backend>() {
+    let q = ShmBox::new(Queue::<B> {
+        state: Mutex::<B, _>::new([0; 3]),
+        cv: Condvar::<B>::new(),
+    })
+    .unwrap();
+    let cv_addr = &q.cv as *const _ as usize;
+    for round in 0..6u64 {
+        // Each waiter announces itself in slot 1, then waits forever.
+        let waiter = fork(|| {
+            let mut g = q.state.lock().unwrap();
+            g[1] += 1;
+            let _g = q.cv.wait_while(g, |_| true);
+            1
+        });
+        assert!(wait_until(Duration::from_secs(10), || q
+            .state
+            .lock()
+            .unwrap()[1]
+            == round + 1));
+        let amid_notifications = round % 2 == 1;
+        if amid_notifications {
+            // Kill it while notifications are flying: it may be asleep, blocked
+            // on the mutex, or holding it.
+            q.cv.notify_all();
+            q.cv.notify_one();
+            assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
+        } else {
+            // Kill it asleep on the condvar's word, where it holds nothing.
+            assert!(wait_until(Duration::from_secs(10), || {
+                futex_wait_address(waiter.pid()) == Some(cv_addr)
+            }));
+            assert_eq!(waiter.kill(), Exit::Signal(libc::SIGKILL));
+        }
+        q.cv.notify_one();
+        q.cv.notify_all();
+        // The dead waiter's mutex is free; poisoned only if it died holding it.
+        match q.state.try_lock_for(Duration::from_secs(10)) {
+            Ok(g) => assert_eq!(g[1], round + 1),
+            Err(TryLockError::Poisoned(p)) => {
+                assert!(
+                    amid_notifications,
+                    "round {round}: a waiter killed asleep poisoned the mutex"
+                );
+                assert_eq!(p.into_inner()[1], round + 1);
+                q.state.clear_poison();
+            }
+            Err(TryLockError::WouldBlock) => {
+                panic!("round {round}: the mutex is still held after its waiter died")
+            }
+        }
+    }
+    // A newcomer still gets woken.
+    let newcomer = fork(|| {
+        let g = q.state.lock().unwrap();
+        let g = q.cv.wait_while(g, |s| s[2] == 0).unwrap();
+        if g[2] == 1 {
+            0
+        } else {
+            1
+        }
+    });
+    q.state.lock().unwrap()[2] = 1;
+    q.cv.notify_all();
+    newcomer.join();
+}
+
+/// Regression: `notify_one` woke a waiter that was then killed before it re-took
+/// the mutex, and the other waiter slept on forever.
+pub fn a_notification_spent_on_a_waiter_killed_before_relocking_is_not_lost<B: Backend>() {
+    let q = ShmBox::new(Queue::<B> {
+        state: Mutex::<B, _>::new([0; 3]),
+        cv: Condvar::<B>::new(),
+    })
+    .unwrap();
+    let cv_addr = &q.cv as *const _ as usize;
+    // Two waiters for slot 2 ("go"); each counts itself in slot 1 first.
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            fork(|| {
+                let mut g = q.state.lock().unwrap();
+                g[1] += 1;
+                let g = q.cv.wait_while(g, |s| s[2] == 0).unwrap();
+                if g[2] == 1 {
+                    0
+                } else {
+                    1
+                }
+            })
+        })
+        .collect();
+    let pids: Vec<i32> = waiters.iter().map(|w| w.pid()).collect();
+    // Both asleep on the condvar's word.
+    assert!(wait_until(Duration::from_secs(10), || {
+        pids.iter().all(|&p| futex_wait_address(p) == Some(cv_addr))
+    }));
+    let mut held = q.state.lock().unwrap();
+    q.cv.notify_one();
+    // The woken one now blocks on the mutex we hold: find it and kill it there.
+    let mut woken = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        woken = pids
+            .iter()
+            .position(|&p| futex_wait_address(p).is_some_and(|a| a != cv_addr));
+        woken.is_some()
+    }));
+    let mut waiters = waiters;
+    let victim = waiters.remove(woken.unwrap());
+    assert_eq!(victim.kill(), Exit::Signal(libc::SIGKILL));
+    // The notification is spent; the survivor must still see "go".
+    held[2] = 1;
+    drop(held);
+    let mut survivor = waiters.pop().unwrap();
+    assert_eq!(
+        survivor.wait_timeout(Duration::from_secs(10)),
+        Some(Exit::Code(0)),
+        "the surviving waiter never woke"
+    );
+}
+
+pub fn signals_at_1khz_cause_no_spurious_error_and_deadlines_hold<B: Backend>() {
+    let q = ShmBox::new(Queue::<B> {
+        state: Mutex::<B, _>::new([0; 3]),
+        cv: Condvar::<B>::new(),
+    })
+    .unwrap();
+    // Set by the child once its timed lock has returned.
+    let timed_done = ShmBox::new(AtomicU64::new(0)).unwrap();
+    let held = q.state.lock().unwrap();
+    // Installed before the fork so the child has it from its first instruction; a
+    // no-op handler in the test process itself is harmless.
+    interrupt_with(libc::SIGUSR1);
+    let child = fork(|| {
+        // Blocked `try_lock_for` under signals: times out, no earlier.
+        let started = Instant::now();
+        let timed = q.state.try_lock_for(Duration::from_millis(150));
+        let waited = started.elapsed();
+        timed_done.store(1, Ordering::SeqCst);
+        if !matches!(timed, Err(TryLockError::WouldBlock)) || waited < Duration::from_millis(150) {
+            return 2;
+        }
+        // Blocked `lock` under signals: returns only when the parent unlocks.
+        let mut g = q.state.lock().unwrap();
+        g[1] = 1;
+        // `wait_timeout` under signals: times out after its deadline, not before.
+        let started = Instant::now();
+        let (g, r) =
+            q.cv.wait_timeout_while(g, Duration::from_millis(150), |_| true)
+                .unwrap();
+        if !r.timed_out() || started.elapsed() < Duration::from_millis(150) {
+            return 3;
+        }
+        drop(g);
+        0
+    });
+    // Signals every millisecond until `until` holds; false if it never does.
+    let pump = |until: &mut dyn FnMut() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if until() {
+                return true;
+            }
+            child.signal(libc::SIGUSR1);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    };
+    // Signals into the timed lock: the lock stays held until it has returned.
+    assert!(
+        pump(&mut || timed_done.load(Ordering::SeqCst) == 1),
+        "the timed lock never returned"
+    );
+    // Then into the blocking `lock`: once the child sleeps on the mutex, 100 more.
+    let lock_at = &q.state as *const _ as usize;
+    let lock_bytes = lock_at..lock_at + std::mem::size_of_val(&q.state);
+    let mut blocked = || futex_wait_address(child.pid()).is_some_and(|a| lock_bytes.contains(&a));
+    assert!(pump(&mut blocked), "the child never blocked in `lock`");
+    let mut sent = 0;
+    assert!(pump(&mut || {
+        sent += 1;
+        sent > 100
+    }));
+    drop(held);
+    // Signals into the wait_timeout, until the child is done.
+    pump(&mut || child.wait_exited(Duration::ZERO));
+    child.join();
+    assert_eq!(q.state.lock().unwrap()[1], 1);
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Doomed<B: Backend> {
+    lock: Mutex<B, u64>,
+    held: AtomicU64,
+    die: AtomicU64,
+}
+
+/// Regression: early wake-ups (EINTR from a signal without SA_RESTART) arriving
+/// faster than the owner-probe interval used to postpone the probe forever.
+pub fn a_dead_owner_is_found_while_signals_keep_interrupting_the_waiter<B: Backend>() {
+    let s = ShmBox::new(Doomed::<B> {
+        lock: Mutex::<B, _>::new(0),
+        held: AtomicU64::new(0),
+        die: AtomicU64::new(0),
+    })
+    .unwrap();
+    interrupt_with(libc::SIGUSR1);
+    let holder = fork(|| {
+        std::mem::forget(s.lock.lock().unwrap());
+        s.held.store(1, Ordering::SeqCst);
+        if wait_until(Duration::from_secs(30), || {
+            s.die.load(Ordering::SeqCst) == 1
+        }) {
+            0
+        } else {
+            1
+        }
+    });
+    assert!(wait_until(Duration::from_secs(10), || s
+        .held
+        .load(Ordering::SeqCst)
+        == 1));
+    let tid = std::sync::OnceLock::new();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            // SAFETY: pthread_self has no preconditions.
+            tid.set(unsafe { libc::pthread_self() }).unwrap();
+            s.lock.lock().is_err()
+        });
+        assert!(wait_until(Duration::from_secs(10), || tid.get().is_some()));
+        let tid = *tid.get().unwrap();
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        while !waiter.is_finished() && Instant::now() < deadline {
+            // SAFETY: the waiter thread is alive (not finished), so `tid` names it.
+            unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+            // Let the waiter's probe interval grow to its longest before the owner
+            // dies; the signals keep coming every 2 ms either way.
+            if started.elapsed() > Duration::from_millis(300) {
+                s.die.store(1, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            waiter.is_finished(),
+            "the waiter never noticed its owner's death"
+        );
+        assert!(
+            waiter.join().unwrap(),
+            "the dead owner's lock came back unpoisoned"
+        );
+    });
+    holder.join();
+}
+
+pub fn one_segment_mapped_twice_shares_one_lock<B: Backend>() {
+    let name = common::unique_name(&format!("twice-{}", B::R::ID.name()));
+    let first = ShmBox::create(&name, Mutex::<B, _>::new(0u64)).unwrap();
+    let second = ShmBox::<Mutex<B, u64>>::open(&name).unwrap();
+    assert_ne!(&*first as *const _ as usize, &*second as *const _ as usize);
+    let held = first.lock().unwrap();
+    assert!(matches!(second.try_lock(), Err(TryLockError::WouldBlock)));
+    drop(held);
+    *second.lock().unwrap() += 1;
+    // A child maps it a third time, at whatever address it gets.
+    fork(|| match ShmBox::<Mutex<B, u64>>::open(&name) {
+        Ok(third) => {
+            *third.lock().unwrap() += 1;
+            0
+        }
+        Err(_) => 1,
+    })
+    .join();
+    ShmBox::<Mutex<B, u64>>::unlink(&name).unwrap();
+    assert_eq!(*second.lock().unwrap(), 2);
+    assert_eq!(*first.lock().unwrap(), 2);
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Guarded<B: Backend> {
+    lock: Mutex<B, u64>,
+    canary: [u64; 4],
+}
+
+const CANARY: [u64; 4] = [0x5348_4d53_594e_4331, !0, 0, 0xdead_beef_cafe_f00d];
+
+pub fn unmapping_one_mapping_while_a_thread_finishes_unlocking_through_another_is_harmless<
+    B: Backend,
+>() {
+    for round in 0..100u64 {
+        let name = common::unique_name(&format!("unmap-{}", B::R::ID.name()));
+        let a = ShmBox::create(
+            &name,
+            Guarded::<B> {
+                lock: Mutex::<B, _>::new(0),
+                canary: CANARY,
+            },
+        )
+        .unwrap();
+        let b = ShmBox::<Guarded<B>>::open(&name).unwrap();
+        ShmBox::<Guarded<B>>::unlink(&name).unwrap();
+        let held = a.lock.lock().unwrap();
+        std::thread::scope(|s| {
+            // Blocks on the lock through mapping B, then unlocks and unmaps B while
+            // the first thread may still be inside its unlock (its futex wake).
+            let waiter = s.spawn(move || {
+                *b.lock.lock().unwrap() += 1;
+                drop(b);
+            });
+            // Released at once: over the rounds the waiter finds the lock held
+            // (and sleeps) or already free, in varying interleavings.
+            drop(held);
+            waiter.join().unwrap();
+        });
+        let value = *a.lock.lock().unwrap();
+        assert_eq!(value, 1, "round {round}");
+        assert_eq!(
+            a.canary, CANARY,
+            "round {round}: memory next to the lock changed"
+        );
+    }
+}
+
+pub fn fork_matrix<B: Backend>() {
+    let m = ShmBox::new(Mutex::<B, _>::new(0u32)).unwrap();
+    let held = m.lock().unwrap();
+    // The parent holds the lock at fork: the child cannot take it.
+    fork(|| match m.try_lock() {
+        Err(TryLockError::WouldBlock) => 0,
+        _ => 1,
+    })
+    .join();
+    // The child's exit released nothing: another child still cannot take it.
+    fork(|| match m.try_lock_for(Duration::from_millis(20)) {
+        Err(TryLockError::WouldBlock) => 0,
+        _ => 1,
+    })
+    .join();
+    drop(held);
+    // A child that locks and exits without unlocking leaves poison.
+    fork(|| {
+        std::mem::forget(m.lock().unwrap());
+        0
+    })
+    .join();
+    assert!(matches!(
+        m.try_lock_for(Duration::from_secs(10)),
+        Err(TryLockError::Poisoned(_))
+    ));
+    m.clear_poison();
+    assert!(m.try_lock().is_ok());
+}
 
 mod futex_narrow_windows {
     use super::*;

@@ -1,15 +1,12 @@
-//! Helpers and data shared by the backend test bodies, and the `backend_tests!` macro that
-//! instantiates every body for one backend module (`shmsync::pthread`, `shmsync::futex`).
+//! Helpers and data shared by the backend test bodies. The bodies in `mutex`, `poison` and
+//! `condvar` are generic over the backend; `tests/backend_suite.rs` runs each on every backend.
 //!
 //! Every forked child does its work and `_exit`s with a code the parent asserts; every wait
 //! has a deadline, so a deadlock fails the test instead of hanging it.
 
-#[macro_use]
-mod mutex;
-#[macro_use]
-mod poison;
-#[macro_use]
-mod condvar;
+pub mod condvar;
+pub mod mutex;
+pub mod poison;
 mod pthread_init;
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
@@ -149,15 +146,4 @@ pub fn pelt_with_signals(child: &Child, counter: &AtomicU32, count: u32) {
         child.signal(libc::SIGUSR1);
         await_flag(counter, start + i);
     }
-}
-
-/// Runs every backend test body for the backend module `$backend` of `shmsync`.
-macro_rules! backend_tests {
-    ($backend:ident) => {
-        mod $backend {
-            backend_mutex_tests!($backend);
-            backend_poison_tests!($backend);
-            backend_condvar_tests!($backend);
-        }
-    };
 }

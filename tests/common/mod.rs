@@ -1,11 +1,15 @@
 //! Helpers shared by the integration tests: forking children with deadlines, spawning this
-//! test binary as an unrelated process, and waiting on conditions with deadlines.
+//! test binary as an unrelated process, waiting on conditions with deadlines, and running a
+//! test body on every backend (`backends`).
 #![allow(dead_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[macro_use]
+pub mod backends;
 
 /// How long any child may run before the test calls it hung.
 pub const CHILD_DEADLINE: Duration = Duration::from_secs(60);
