@@ -206,23 +206,14 @@ fn role_entry(role: &str) -> ! {
     }
     let name = std::env::var(NAME_VAR).unwrap();
     let code = match std::env::var(BACKEND_VAR).unwrap().as_str() {
-        "futex" => play::<RawOf<shmsync::futex::ShmMutex<u64>>>(role, &name),
-        "pthread" => play::<RawOf<shmsync::pthread::ShmMutex<u64>>>(role, &name),
+        "futex" => play::<<Futex as Backend>::R>(role, &name),
+        "pthread" => play::<<Pthread as Backend>::R>(role, &name),
         other => panic!("unknown backend {other}"),
     };
     std::process::exit(code);
 }
 
-/// The raw lock of a backend's mutex type.
-trait Raw {
-    type R: RawMutex;
-}
-
-impl<R: RawMutex> Raw for ShmMutex<u64, R> {
-    type R = R;
-}
-
-type RawOf<M> = <M as Raw>::R;
+use common::backends::{Backend, Futex, Pthread};
 
 /// Plays `role` on the segment `name` with the backend `R`.
 fn play<R: RawMutex>(role: &str, name: &str) -> i32 {
@@ -475,9 +466,9 @@ where
 }
 
 fn futex_owner_liveness_across_isolation_boundaries() {
-    table::<RawOf<shmsync::futex::ShmMutex<u64>>>("futex");
+    table::<<Futex as Backend>::R>("futex");
 }
 
 fn pthread_owner_liveness_across_isolation_boundaries() {
-    table::<RawOf<shmsync::pthread::ShmMutex<u64>>>("pthread");
+    table::<<Pthread as Backend>::R>("pthread");
 }
