@@ -20,12 +20,11 @@ use std::mem::{align_of, size_of};
 use std::time::Duration;
 
 use crate::backend::describe_backends;
-#[cfg(target_os = "linux")]
-use crate::sync::native::word;
 use crate::sync::native::AtomicU32;
 use crate::sync::Ordering;
 use crate::sys::error::invalid_data;
-use crate::sys::liveness::{self, RegistryId, Verdict, TOKEN_MASK};
+use crate::sys::init_word::{self, State, EMPTY, READY};
+use crate::sys::liveness::{self, RegistryId};
 use crate::sys::time::Deadline;
 use crate::ShmSafe;
 
@@ -34,18 +33,9 @@ pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
 /// Bumped whenever the header or a primitive's shared layout changes.
 pub(crate) const FORMAT_VERSION: u32 = 2;
 
-/// `state`: all zero, nothing written yet.
-const EMPTY: u32 = 0;
-/// `state`: the value is written and may be used.
-const READY: u32 = 1;
-/// `state`: the process whose liveness token is in the low bits is writing the value.
-const INITIALIZING: u32 = 1 << 31;
-
 /// How long a segment that is still all zero may stay so before it is called garbage: the
 /// creator writes the header right after sizing the segment.
 const EMPTY_GRACE: Duration = Duration::from_millis(200);
-/// How often a waiting opener checks whether the creator is still alive.
-const POLL: Duration = Duration::from_millis(10);
 
 /// The segment header.
 #[repr(C)]
@@ -170,7 +160,7 @@ pub(crate) unsafe fn begin_init<T: ShmSafe>(base: *mut u8) {
     unsafe { header.write(fields) };
     // SAFETY: the header was just written; its state word is a live AtomicU32.
     let state = unsafe { &(*header).state };
-    state.store(INITIALIZING | me.token, Ordering::Release);
+    state.store(init_word::initializing_by_me(), Ordering::Release);
 }
 
 /// Publishes `READY` (Release) after the value is written, and wakes waiting openers.
@@ -182,9 +172,7 @@ pub(crate) unsafe fn begin_init<T: ShmSafe>(base: *mut u8) {
 pub(crate) unsafe fn finish_init(base: *mut u8) {
     // SAFETY: per the contract, `base` holds a header whose state is a live AtomicU32.
     let state = unsafe { &(*base.cast::<Header>()).state };
-    state.store(READY, Ordering::Release);
-    #[cfg(target_os = "linux")]
-    word::wake_all(state);
+    init_word::publish(state, READY);
 }
 
 /// What an opener can learn about a segment's creator apart from the header: for POSIX
@@ -250,7 +238,7 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
         if until.is_some_and(Deadline::passed) {
             return Err(not_ready(what, observed, verdict, empty_grace, timeout));
         }
-        wait_for_change(state, observed, until);
+        init_word::wait_for_change(state, observed, until);
     }
 }
 
@@ -258,17 +246,17 @@ pub(crate) unsafe fn validate<T: ShmSafe>(
 /// INITIALIZING). `creator` (the creator's `flock`, or `shm_cpid`) is asked first: it works
 /// across PID namespaces. Only when it cannot tell does the token in the state word decide.
 fn judge(observed: u32, what: &str, creator: &mut impl FnMut() -> Creator) -> io::Result<Creator> {
-    if observed == EMPTY {
-        return Ok(creator());
-    }
-    let token = observed & !INITIALIZING;
-    if observed & INITIALIZING == 0 || token == 0 || token > TOKEN_MASK {
-        return Err(invalid_data(format!(
-            "{what}: init state 0x{observed:08x} is not a valid state"
-        )));
-    }
+    let token = match init_word::decode(observed) {
+        State::Empty | State::Ready => return Ok(creator()),
+        State::Initializing { token } => token,
+        State::Invalid => {
+            return Err(invalid_data(format!(
+                "{what}: init state 0x{observed:08x} is not a valid state"
+            )))
+        }
+    };
     match creator() {
-        Creator::Unknown if liveness::judge(token) == Verdict::Dead => Ok(Creator::Gone),
+        Creator::Unknown if init_word::initialiser_is_dead(token) => Ok(Creator::Gone),
         verdict => Ok(verdict),
     }
 }
@@ -311,18 +299,6 @@ fn not_ready(
         _ => timed_out(format!(
             "{what}: its creator is still initialising it after {timeout:?}"
         )),
-    }
-}
-
-/// Sleeps until the state word may have changed, for at most `POLL`.
-fn wait_for_change(state: &AtomicU32, observed: u32, until: Option<Deadline>) {
-    let poll = Deadline::after(POLL).expect("10 ms fits in a timespec");
-    #[cfg(target_os = "linux")]
-    word::wait(state, observed, Some(poll.earlier(until)));
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (state, observed, until, poll);
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

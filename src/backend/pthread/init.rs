@@ -22,20 +22,14 @@
 //! before touching the object. A taker-over overwrites whatever the dead initialiser left.
 
 use crate::sync::{AtomicU32, Ordering};
-use crate::sys::liveness::{self, Verdict, TOKEN_MASK};
+use crate::sys::init_word::{self, State, EMPTY, READY};
 use crate::sys::time::Deadline;
-
-/// Nobody has started initialising: the object's bytes mean nothing.
-const UNINIT: u32 = 0;
-/// Initialised: the object is usable by every process.
-const READY: u32 = 1;
-/// Set while a process initialises; the low [`TOKEN_MASK`] bits hold that process's token.
-const INITIALIZING: u32 = 1 << 31;
 
 /// The state word that guards a lazily initialised C object.
 #[repr(C)]
 pub(crate) struct LazyInit {
-    /// `UNINIT`, `INITIALIZING | token` or `READY`.
+    /// `EMPTY` (nobody has started: the object's bytes mean nothing), `INITIALIZING | token`
+    /// or `READY`, as `crate::sys::init_word` defines them.
     state: AtomicU32,
 }
 
@@ -43,7 +37,7 @@ impl LazyInit {
     /// Not initialised yet.
     pub(crate) const fn new() -> LazyInit {
         LazyInit {
-            state: AtomicU32::new(UNINIT),
+            state: AtomicU32::new(EMPTY),
         }
     }
 
@@ -51,7 +45,7 @@ impl LazyInit {
     /// right to do it (or takes it over from a dead process).
     ///
     /// `init` runs at most once per successful initialisation; if it panics, the word goes
-    /// back to `UNINIT` so that another caller can try.
+    /// back to `EMPTY` so that another caller can try.
     #[inline]
     pub(crate) fn ensure(&self, init: impl FnOnce()) {
         if self.state.load(Ordering::Acquire) != READY {
@@ -74,29 +68,30 @@ impl LazyInit {
     /// Returns whether the object is initialised (false only when `deadline` passed).
     #[cold]
     fn ensure_slow(&self, init: impl FnOnce(), deadline: Option<Deadline>) -> bool {
-        let mine = INITIALIZING | liveness::me().token;
+        let mine = init_word::initializing_by_me();
         let mut seen = self.state.load(Ordering::Acquire);
         loop {
-            seen = match seen {
-                READY => return true,
-                // UNINIT => INITIALIZING|me: this caller initialises.
-                UNINIT => match self.claim(UNINIT, mine) {
-                    Ok(()) => return self.run(init),
-                    Err(now) => now,
-                },
-                busy if initialiser_is_dead(busy) => {
-                    // INITIALIZING|dead => INITIALIZING|me: take over a dead process's work.
-                    match self.claim(busy, mine) {
-                        Ok(()) => return self.run(init),
-                        Err(now) => now,
-                    }
-                }
-                _ if deadline.is_some_and(Deadline::passed) => return false,
-                busy => {
-                    wait_while(&self.state, busy);
-                    self.state.load(Ordering::Acquire)
-                }
+            let abandoned = match init_word::decode(seen) {
+                State::Ready => return true,
+                State::Empty => true,
+                State::Initializing { token } => init_word::initialiser_is_dead(token),
+                // No process writes it: whatever wrote it will not finish.
+                State::Invalid => true,
             };
+            if abandoned {
+                // EMPTY => INITIALIZING|me: this caller initialises; INITIALIZING|dead (or
+                // garbage) => INITIALIZING|me: it takes a dead process's work over.
+                match self.claim(seen, mine) {
+                    Ok(()) => return self.run(init),
+                    Err(now) => seen = now,
+                }
+                continue;
+            }
+            if deadline.is_some_and(Deadline::passed) {
+                return false;
+            }
+            init_word::wait_for_change(&self.state, seen, deadline);
+            seen = self.state.load(Ordering::Acquire);
         }
     }
 
@@ -118,9 +113,7 @@ impl LazyInit {
 
     /// Stores `state` and wakes every process waiting for the initialiser.
     fn publish(&self, state: u32) {
-        self.state.store(state, Ordering::Release);
-        #[cfg(target_os = "linux")]
-        crate::sync::word::wake_all(&self.state);
+        init_word::publish(&self.state, state);
     }
 
     /// Overwrites the state word, to simulate a crashed initialiser in tests.
@@ -130,38 +123,19 @@ impl LazyInit {
     }
 }
 
-/// Puts the state back to `UNINIT` if `init` unwinds, so other callers can retry.
+/// Puts the state back to `EMPTY` if `init` unwinds, so other callers can retry.
 struct ResetOnUnwind<'a>(&'a LazyInit);
 
 impl Drop for ResetOnUnwind<'_> {
     fn drop(&mut self) {
-        self.0.publish(UNINIT);
+        self.0.publish(EMPTY);
     }
-}
-
-/// Whether the process named in `INITIALIZING | token` is certainly dead.
-fn initialiser_is_dead(busy: u32) -> bool {
-    liveness::judge(busy & TOKEN_MASK) == Verdict::Dead
-}
-
-/// Sleeps a little while `word` still holds `busy`, so that liveness is checked again soon.
-#[cfg(target_os = "linux")]
-fn wait_while(word: &AtomicU32, busy: u32) {
-    let recheck = crate::sys::time::Deadline::after(core::time::Duration::from_millis(10));
-    crate::sync::word::wait(word, busy, recheck);
-}
-
-/// Sleeps a little so that the state and the initialiser's liveness are checked again soon
-/// (no portable address-wait exists outside Linux; initialisation takes microseconds).
-#[cfg(not(target_os = "linux"))]
-fn wait_while(_word: &AtomicU32, _busy: u32) {
-    std::thread::sleep(core::time::Duration::from_micros(100));
 }
 
 /// The state a crashed initialiser with this PID leaves behind, for tests.
 #[cfg(test)]
 pub(crate) fn initializing(token: u32) -> u32 {
-    INITIALIZING | token
+    init_word::INITIALIZING | token
 }
 
 #[cfg(test)]
@@ -173,7 +147,7 @@ mod tests {
     fn try_lock_does_not_wait_for_a_live_initialiser() {
         let word = LazyInit::new();
         // A live process (this one) is initialising, as if stopped half-way.
-        word.force(initializing(liveness::me().token));
+        word.force(initializing(crate::sys::liveness::me().token));
         let now = Deadline::now();
         assert!(!word.ensure_until(|| panic!("must not take over a live initialiser"), || now));
         word.force(READY);
@@ -222,7 +196,7 @@ mod tests {
     fn a_dead_initialiser_is_taken_over() {
         let word = LazyInit::new();
         // A token whose slot nobody holds: its owner is gone.
-        word.force(initializing(liveness::unheld_token()));
+        word.force(initializing(crate::sys::liveness::unheld_token()));
         let mut ran = false;
         word.ensure(|| ran = true);
         assert!(ran);
@@ -232,7 +206,7 @@ mod tests {
     fn a_live_initialiser_is_waited_for() {
         let word = LazyInit::new();
         // This process is alive: the caller must wait until the "initialiser" publishes.
-        word.force(initializing(liveness::me().token));
+        word.force(initializing(crate::sys::liveness::me().token));
         std::thread::scope(|s| {
             let waiter = s.spawn(|| word.ensure(|| panic!("must not initialise twice")));
             word.publish(READY);
