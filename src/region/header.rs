@@ -37,13 +37,14 @@ pub(crate) const FORMAT_VERSION: u32 = 2;
 /// creator writes the header right after sizing the segment.
 const EMPTY_GRACE: Duration = Duration::from_millis(200);
 
-/// The segment header.
+/// The segment header as it lies in shared memory (`S` = `AtomicU32`), or as a plain copy
+/// read once for validation (`S` = `u32`, [`Fields`]).
 #[repr(C)]
-pub(crate) struct Header {
+pub(crate) struct Header<S = AtomicU32> {
     magic: [u8; 8],
     version: u32,
     header_size: u32,
-    state: AtomicU32,
+    state: S,
     creator: u32,
     fingerprint: u64,
     backends: u32,
@@ -91,19 +92,18 @@ impl Geometry {
 pub(crate) const HEADER_SIZE: usize = size_of::<Header>();
 
 /// A plain copy of the header's fields, read once.
-struct Fields {
-    magic: [u8; 8],
-    version: u32,
-    header_size: u32,
-    creator: u32,
-    fingerprint: u64,
-    backends: u32,
-    value_align: u32,
-    value_offset: u64,
-    value_size: u64,
-    total_size: u64,
-    registry: RegistryId,
-    type_name: [u8; TYPE_NAME_LEN],
+type Fields = Header<u32>;
+
+const _: () = assert!(size_of::<Fields>() == HEADER_SIZE && align_of::<Fields>() == 8);
+
+impl Fields {
+    /// The creator's liveness registry.
+    fn registry(&self) -> RegistryId {
+        RegistryId {
+            dev: self.registry_dev,
+            ino: self.registry_ino,
+        }
+    }
 }
 
 /// The type name of `T` as the header stores it.
@@ -304,31 +304,11 @@ fn not_ready(
 
 /// # Safety
 ///
-/// - `header` points to `HEADER_SIZE` readable bytes.
+/// - `header` points to `HEADER_SIZE` readable bytes, aligned to 8.
 unsafe fn read_fields(header: *const Header) -> Fields {
-    macro_rules! read {
-        ($field:ident) => {
-            // SAFETY: the field lies within the header, which the caller vouches for.
-            unsafe { core::ptr::addr_of!((*header).$field).read_volatile() }
-        };
-    }
-    Fields {
-        magic: read!(magic),
-        version: read!(version),
-        header_size: read!(header_size),
-        creator: read!(creator),
-        fingerprint: read!(fingerprint),
-        backends: read!(backends),
-        value_align: read!(value_align),
-        value_offset: read!(value_offset),
-        value_size: read!(value_size),
-        total_size: read!(total_size),
-        registry: RegistryId {
-            dev: read!(registry_dev),
-            ino: read!(registry_ino),
-        },
-        type_name: read!(type_name),
-    }
+    // SAFETY: `Fields` has the header's layout with a plain `u32` for the atomic state word;
+    // every bit pattern is a valid `Fields`; the caller vouches for the bytes.
+    unsafe { header.cast::<Fields>().read_volatile() }
 }
 
 fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()> {
@@ -370,7 +350,7 @@ fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()
             f.value_offset, f.total_size, want.offset, want.total
         )));
     }
-    if !liveness::compatible(f.registry) {
+    if !liveness::compatible(f.registry()) {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!(
@@ -378,8 +358,8 @@ fn check_fields<T: ShmSafe>(f: &Fields, len: usize, what: &str) -> io::Result<()
                  {}:{}, this process uses {}:{}); shmsync cannot tell whether processes there \
                  are alive, so it will not share locks with them: share /dev/shm between the \
                  processes (for containers, the same IPC and /dev/shm mount)",
-                f.registry.dev,
-                f.registry.ino,
+                f.registry_dev,
+                f.registry_ino,
                 liveness::registry_id().dev,
                 liveness::registry_id().ino
             ),
