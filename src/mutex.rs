@@ -235,12 +235,7 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
     /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
         let poisoned = self.is_poisoned();
-        let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        poison_result(poisoned, self.data.get_mut())
     }
 
     /// Consumes the mutex and returns the value.
@@ -257,12 +252,7 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
     /// ```
     pub fn into_inner(self) -> LockResult<T> {
         let poisoned = self.is_poisoned();
-        let data = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        poison_result(poisoned, self.data.into_inner())
     }
 
     /// Wraps a freshly acquired lock in a guard, recording an owner's death as poison.
@@ -281,16 +271,21 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
             access: self.data.access(),
             _not_send: PhantomData,
         };
-        if self.is_poisoned() {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
+        poison_result(self.is_poisoned(), guard)
     }
 
     /// The raw lock, for the condition variable.
     pub(crate) fn raw_lock(&self) -> &R {
         &self.raw
+    }
+}
+
+/// `value` as std reports it: `Err(PoisonError)` carrying it when `poisoned`.
+fn poison_result<V>(poisoned: bool, value: V) -> LockResult<V> {
+    if poisoned {
+        Err(PoisonError::new(value))
+    } else {
+        Ok(value)
     }
 }
 
