@@ -45,18 +45,20 @@ pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawFutexMut
 pub type ShmCondvar = crate::generic::ShmCondvar<RawFutexCondvar>;
 
 /// Hooks for this crate's own tests: read and forge the lock words of a futex mutex. Not part
-/// of the API; forging a word breaks the mutex's guarantees.
+/// of the API (only the `test-hooks` feature, which this crate's tests turn on, has them);
+/// forging a word breaks the mutex's guarantees.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod __test_hooks {
     use super::ShmMutex;
     use crate::backend::futex;
 
     /// The flag set in the lock word while a locker may sleep.
-    pub const CONTENDED: u32 = futex::CONTENDED_BIT;
+    pub const CONTENDED: u32 = futex::RawFutexMutex::CONTENDED_BIT;
 
     /// The liveness token the calling process writes into lock words.
     pub fn my_token() -> u32 {
-        futex::my_token()
+        futex::RawFutexMutex::my_token()
     }
 
     /// The lock word and the PID word of `m`.

@@ -207,8 +207,12 @@ impl RawFutexMutex {
     fn wake_one(&self) {
         word::wake_one(&self.word);
     }
+}
 
-    /// The lock word and the PID word, for tests and diagnostics.
+/// What `shmsync::futex::__test_hooks` reads and forges (the `test-hooks` feature only).
+#[cfg(feature = "test-hooks")]
+impl RawFutexMutex {
+    /// The lock word and the PID word.
     pub(crate) fn raw_state(&self) -> (u32, u32) {
         (
             self.word.load(Ordering::Relaxed),
@@ -222,15 +226,15 @@ impl RawFutexMutex {
         self.pid.store(pid, Ordering::Relaxed);
         self.word.swap(word, Ordering::Release);
     }
-}
 
-/// The token the calling process writes into lock words.
-pub(crate) fn my_token() -> u32 {
-    owner::me().token
-}
+    /// The token the calling process writes into lock words.
+    pub(crate) fn my_token() -> u32 {
+        owner::me().token
+    }
 
-/// The flag that says a locker may sleep on the word.
-pub(crate) const CONTENDED_BIT: u32 = CONTENDED;
+    /// The flag that says a locker may sleep on the word.
+    pub(crate) const CONTENDED_BIT: u32 = CONTENDED;
+}
 
 /// The futex backend's condition variable: a shared futex sequence counter.
 pub type RawFutexCondvar = crate::backend::seq_condvar::SeqCondvar<RawFutexMutex>;
