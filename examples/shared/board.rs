@@ -84,7 +84,8 @@ pub fn open(program: &str, name: &str) -> Result<ShmBox<Board>, ExitCode> {
         if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::Unsupported) {
             // On Linux a POSIX named segment is the file /dev/shm/<name>.
             println!(
-                "{program}: another program or build made {name}; `rm /dev/shm/{}` removes it",
+                "{program}: {name} is not a board this build can use (another layout, or its \
+                 creator died); `rm /dev/shm/{}` removes it",
                 name.trim_start_matches('/')
             );
         }
