@@ -15,6 +15,20 @@ use std::time::Duration;
 
 use shmsync::{ShmBox, ShmMutex, ShmSafe};
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+const USAGE: &str = "\
+Usage: crash
+
+A forked child takes a ShmMutex, writes half of a two-step update and is SIGKILLed holding the
+lock. The parent's next lock() returns Err(PoisonError) carrying a usable guard: it repairs the
+torn value and calls clear_poison. Ends with OK when the death was noticed and repaired.
+
+Options:
+  -h, --help          print this help
+";
+
 /// `checksum` must always equal `value * 3`: an update writes `value`, then `checksum`.
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -32,6 +46,9 @@ struct Shared {
 }
 
 fn main() -> ExitCode {
+    if let Err(code) = cli::parse("crash", USAGE, cli::no_options) {
+        return code;
+    }
     let shared = ShmBox::new(Shared {
         account: ShmMutex::new(Account {
             value: 10,
@@ -97,10 +114,14 @@ fn main() -> ExitCode {
         .unwrap_or(false);
     println!("parent: after clear_poison the lock is clean again: {ok}");
     if killed && torn && ok && shared.half_done.load(Ordering::Acquire) == 1 {
-        println!("OK");
+        println!(
+            "OK: a holder's death poisoned the lock; the survivor repaired the data and cleared it"
+        );
         ExitCode::SUCCESS
     } else {
-        println!("FAILED");
+        println!(
+            "FAILED: killed by SIGKILL {killed}, torn update seen {torn}, clean after repair {ok}"
+        );
         ExitCode::FAILURE
     }
 }

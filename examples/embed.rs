@@ -19,6 +19,21 @@ use memmap2::MmapMut;
 #[cfg(target_os = "linux")]
 use shmsync::{futex::ShmMutex, ShmRef, ShmSafe};
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+const USAGE: &str = "\
+Usage: embed
+
+Places a ShmMutex at offset 4096 of a file the application maps with memmap2 (its own bytes
+before it stay untouched); a forked child maps the file again, attaches and updates it.
+Attaching as the wrong type is refused. Ends with OK when every update counted.
+The file is a temporary one, removed at the end.
+
+Options:
+  -h, --help          print this help
+";
+
 /// The application's own file layout: a 4 KiB header page of its own, then shmsync's region.
 #[cfg(target_os = "linux")]
 const REGION_OFFSET: usize = 4096;
@@ -32,12 +47,19 @@ struct Hits {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn main() {
-    eprintln!("embed: this example uses the futex backend, which is Linux only");
+fn main() -> std::process::ExitCode {
+    if let Err(code) = cli::parse("embed", USAGE, cli::no_options) {
+        return code;
+    }
+    println!("SKIPPED: this example uses the futex backend, which is Linux only");
+    std::process::ExitCode::SUCCESS
 }
 
 #[cfg(target_os = "linux")]
 fn main() -> ExitCode {
+    if let Err(code) = cli::parse("embed", USAGE, cli::no_options) {
+        return code;
+    }
     let path = std::env::temp_dir().join(format!("shmsync-embed-{}", std::process::id()));
     let file = OpenOptions::new()
         .read(true)
@@ -106,10 +128,10 @@ fn main() -> ExitCode {
     );
     let _ = std::fs::remove_file(&path);
     if child_ok && p == 10_000 && c == 10_000 && app_bytes_intact && wrong.is_err() {
-        println!("OK");
+        println!("OK: two processes shared a mutex placed in the application's own file mapping");
         ExitCode::SUCCESS
     } else {
-        println!("FAILED");
+        println!("FAILED: child ok {child_ok}, hits {p}/{c} of 10000 each, header intact {app_bytes_intact}, wrong type refused {}", wrong.is_err());
         ExitCode::FAILURE
     }
 }

@@ -22,37 +22,71 @@ struct Tally {
     finished: u32,
 }
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+const USAGE: &str = "\
+Usage: fork_counter [--children N] [--iterations N] [--backend futex|pthread]
+
+A parent and N forked children share a counter under a ShmMutex; the last child to finish
+wakes the parent through a ShmCondvar. Ends with OK when no update was lost or torn.
+
+Options:
+  --children N        forked children (1..=1024, default 4)
+  --iterations N      increments per child (default 100000)
+  --backend B         futex (default, Linux) or pthread
+  -h, --help          print this help
+";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Futex,
+    Pthread,
+}
+
 struct Args {
     children: u32,
     iterations: u64,
-    backend: String,
+    backend: Backend,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args(parser: &mut cli::Parser) -> Result<cli::Request<Args>, cli::Error> {
+    use cli::{Long, Short};
     let mut args = Args {
         children: 4,
         iterations: 100_000,
-        backend: "futex".to_string(),
+        backend: Backend::Futex,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--children" => args.children = value.parse().map_err(|e| format!("{flag}: {e}"))?,
-            "--iterations" => {
-                args.iterations = value.parse().map_err(|e| format!("{flag}: {e}"))?
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("children") => args.children = cli::number(parser, "--children", 1..=1024)?,
+            Long("iterations") => {
+                args.iterations = cli::number(parser, "--iterations", 1..=u64::MAX)?
             }
-            "--backend" => args.backend = value,
-            _ => return Err(format!("unknown flag {flag}")),
+            Long("backend") => {
+                args.backend = match cli::value::<String>(parser, "--backend")?.as_str() {
+                    "futex" => Backend::Futex,
+                    "pthread" => Backend::Pthread,
+                    other => {
+                        return Err(
+                            format!("--backend must be futex or pthread, not {other:?}").into()
+                        )
+                    }
+                }
+            }
+            Short('h') | Long("help") => return Ok(cli::Request::Help),
+            _ => return Err(arg.unexpected()),
         }
     }
-    if args.backend != "futex" && args.backend != "pthread" {
-        return Err(format!(
-            "--backend must be futex or pthread, not {}",
-            args.backend
-        ));
+    // The checksum is `count * 7` and must fit a u64.
+    let fits = u64::from(args.children)
+        .checked_mul(args.iterations)
+        .and_then(|n| n.checked_mul(7))
+        .is_some();
+    if !fits {
+        return Err("--children x --iterations is too large to count".into());
     }
-    Ok(args)
+    Ok(cli::Request::Run(args))
 }
 
 /// Runs the demo on one backend; a macro because the two backends' types differ.
@@ -125,25 +159,23 @@ macro_rules! run {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match cli::parse("fork_counter", USAGE, parse_args) {
         Ok(args) => args,
-        Err(e) => {
-            eprintln!("fork_counter: {e}");
-            eprintln!(
-                "usage: fork_counter [--children N] [--iterations N] [--backend futex|pthread]"
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let (tally, elapsed, children_ok) = match args.backend.as_str() {
-        "pthread" => run!(pthread, &args),
-        _ => run!(futex, &args),
+    let (tally, elapsed, children_ok) = match args.backend {
+        Backend::Pthread => run!(pthread, &args),
+        Backend::Futex => run!(futex, &args),
+    };
+    let backend = match args.backend {
+        Backend::Futex => "futex",
+        Backend::Pthread => "pthread",
     };
     let expected = u64::from(args.children) * args.iterations;
     let lost = expected.saturating_sub(tally.count);
     let torn = tally.checksum != tally.count * 7;
     let ops = tally.count as f64 / elapsed.as_secs_f64();
-    println!("backend:      {}", args.backend);
+    println!("backend:      {backend}");
     println!(
         "children:     {} x {} increments",
         args.children, args.iterations
@@ -154,10 +186,16 @@ fn main() -> ExitCode {
     println!("lost updates: {lost}");
     println!("torn updates: {}", if torn { "yes" } else { "none" });
     if lost == 0 && !torn && children_ok && tally.count == expected {
-        println!("OK");
+        println!(
+            "OK: {} processes made {expected} increments under one {backend} ShmMutex; none lost or torn",
+            args.children
+        );
         ExitCode::SUCCESS
+    } else if !children_ok {
+        println!("FAILED: a child failed or the parent gave up waiting for \"all done\"");
+        ExitCode::FAILURE
     } else {
-        println!("FAILED");
+        println!("FAILED: {lost} updates lost, torn: {torn}");
         ExitCode::FAILURE
     }
 }

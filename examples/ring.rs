@@ -33,11 +33,46 @@ struct Ring {
     sum: AtomicU64,
 }
 
-fn arg(name: &str, default: u64) -> u64 {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .map_or(default, |v| v.parse().expect("a number"))
+#[path = "shared/cli.rs"]
+mod cli;
+
+const USAGE: &str = "\
+Usage: ring [--producers N] [--consumers N] [--items N]
+
+A bounded ring buffer (16 slots) in anonymous shared memory: producer processes push numbered
+items, consumer processes pop them, under one ShmMutex and two ShmCondvars (not full, not
+empty). Ends with OK when every item was consumed exactly once.
+
+Options:
+  --producers N       producer processes (1..=64, default 3)
+  --consumers N       consumer processes (1..=64, default 2)
+  --items N           items each producer pushes (1..=10000000, default 20000)
+  -h, --help          print this help
+";
+
+struct Args {
+    producers: u64,
+    consumers: u64,
+    items: u64,
+}
+
+fn parse_args(parser: &mut cli::Parser) -> Result<cli::Request<Args>, cli::Error> {
+    use cli::{Long, Short};
+    let mut args = Args {
+        producers: 3,
+        consumers: 2,
+        items: 20_000,
+    };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("producers") => args.producers = cli::number(parser, "--producers", 1..=64)?,
+            Long("consumers") => args.consumers = cli::number(parser, "--consumers", 1..=64)?,
+            Long("items") => args.items = cli::number(parser, "--items", 1..=10_000_000)?,
+            Short('h') | Long("help") => return Ok(cli::Request::Help),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(cli::Request::Run(args))
 }
 
 /// Pushes `item`, waiting while the ring is full.
@@ -85,9 +120,14 @@ fn fork_child(body: impl FnOnce()) -> libc::pid_t {
 }
 
 fn main() -> ExitCode {
-    let producers = arg("--producers", 3);
-    let consumers = arg("--consumers", 2);
-    let items = arg("--items", 20_000);
+    let Args {
+        producers,
+        consumers,
+        items,
+    } = match cli::parse("ring", USAGE, parse_args) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let ring = ShmBox::new(Ring {
         state: ShmMutex::new(RingState {
             slots: [0; CAPACITY],
@@ -134,10 +174,15 @@ fn main() -> ExitCode {
     println!("{producers} producers x {items} items, {consumers} consumers, capacity {CAPACITY}");
     println!("consumed {consumed} of {n}; checksum {sum} (expected {expected_sum})");
     if all_ok && consumed == n && sum == expected_sum {
-        println!("OK");
+        println!("OK: {n} items passed through the ring, each consumed exactly once");
         ExitCode::SUCCESS
+    } else if !all_ok {
+        println!("FAILED: a producer or consumer process failed");
+        ExitCode::FAILURE
     } else {
-        println!("FAILED");
+        println!(
+            "FAILED: consumed {consumed} of {n} items, checksum {sum} (expected {expected_sum})"
+        );
         ExitCode::FAILURE
     }
 }

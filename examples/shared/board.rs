@@ -1,7 +1,14 @@
 //! The message board that `writer` and `reader` share through a POSIX named segment.
 #![allow(dead_code)]
 
-use shmsync::{ShmCondvar, ShmMutex, ShmSafe};
+use std::io::ErrorKind;
+use std::process::ExitCode;
+
+use crate::cli;
+use shmsync::{ShmBox, ShmCondvar, ShmMutex, ShmSafe};
+
+/// The segment both use when no `--name` is given.
+pub const DEFAULT_NAME: &str = "/shmsync-board";
 
 /// Bytes of text a message holds.
 pub const TEXT: usize = 120;
@@ -60,7 +67,29 @@ impl Message {
     }
 }
 
-/// The value of `--flag` in the command line, if present.
-pub fn arg(flag: &str) -> Option<String> {
-    std::env::args().skip_while(|a| a != flag).nth(1)
+/// The value of `--name`: a segment name as `shm_open` takes it.
+pub fn name(parser: &mut cli::Parser) -> Result<String, cli::Error> {
+    let name: String = cli::value(parser, "--name")?;
+    if name.len() > 1 && name.starts_with('/') && !name[1..].contains('/') {
+        Ok(name)
+    } else {
+        Err(format!("--name must start with '/' and contain no other '/', not {name:?}").into())
+    }
+}
+
+/// Opens the board called `name`, creating an empty one if there is none. On failure, prints
+/// why as `program`'s verdict and returns the exit code.
+pub fn open(program: &str, name: &str) -> Result<ShmBox<Board>, ExitCode> {
+    ShmBox::open_or_create(name, Board::empty).map_err(|e| {
+        if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::Unsupported) {
+            // On Linux a POSIX named segment is the file /dev/shm/<name>.
+            println!(
+                "{program}: {name} is not a board this build can use (another layout, or its \
+                 creator died); `rm /dev/shm/{}` removes it",
+                name.trim_start_matches('/')
+            );
+        }
+        println!("FAILED: {program} could not open {name}: {e}");
+        ExitCode::FAILURE
+    })
 }
