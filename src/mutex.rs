@@ -295,6 +295,20 @@ impl<T: ShmSafe + Default, R: RawMutex> Default for ShmMutex<T, R> {
     }
 }
 
+/// An unlocked mutex holding `value`, as [`ShmMutex::new`] makes it.
+///
+/// # Examples
+///
+/// ```
+/// let m: shmsync::ShmMutex<u32> = 7.into();
+/// assert_eq!(*m.lock().unwrap(), 7);
+/// ```
+impl<T: ShmSafe, R: RawMutex> From<T> for ShmMutex<T, R> {
+    fn from(value: T) -> Self {
+        ShmMutex::new(value)
+    }
+}
+
 impl<T: fmt::Debug, R: RawMutex> fmt::Debug for ShmMutex<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ShmMutex");
