@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backend::{Acquired, RawMutex};
 use crate::shm_safe::fingerprint;
@@ -185,6 +185,35 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
             Some(acquired) => Ok(unsafe { self.guard(acquired) }?),
             None => Err(TryLockError::WouldBlock),
         }
+    }
+
+    /// Blocks until the lock is held or `deadline` passes.
+    ///
+    /// An `Instant` cannot be read as a CLOCK_MONOTONIC time (the clock it reads on Linux),
+    /// so the time left until `deadline` is taken from `Instant::now()` and added to a
+    /// CLOCK_MONOTONIC reading made just after; the wait then runs on that clock. The two
+    /// readings lie nanoseconds apart. A deadline already passed still takes a free lock; one
+    /// too far away for a `timespec` means no limit.
+    ///
+    /// # Errors
+    ///
+    /// `TryLockError::WouldBlock` when the deadline passes; `TryLockError::Poisoned` as for
+    /// [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::TryLockError;
+    /// use std::time::{Duration, Instant};
+    /// let m = shmsync::ShmMutex::new(0u8);
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// let held = m.lock().unwrap();
+    /// assert!(matches!(m.try_lock_until(deadline), Err(TryLockError::WouldBlock)));
+    /// drop(held);
+    /// assert!(m.try_lock_until(deadline).is_ok());
+    /// ```
+    pub fn try_lock_until(&self, deadline: Instant) -> TryLockResult<ShmMutexGuard<'_, T, R>> {
+        self.try_lock_for(deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the mutex is poisoned. A holder's death is reported once a lock attempt has
