@@ -2,7 +2,7 @@
 
 use core::fmt;
 use std::sync::{LockResult, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backend::{RawCondvar, RawMutex};
 use crate::mutex::ShmMutexGuard;
@@ -183,7 +183,7 @@ impl<C: RawCondvar> ShmCondvar<C> {
         guard: Guard<'a, T, C>,
         timeout: Duration,
     ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
-        self.wait_until(guard, Deadline::after(timeout))
+        self.wait_deadline(guard, Deadline::after(timeout))
     }
 
     /// Waits while `condition` returns true, for at most `timeout` in all.
@@ -205,23 +205,71 @@ impl<C: RawCondvar> ShmCondvar<C> {
     /// ```
     pub fn wait_timeout_while<'a, T, F>(
         &self,
-        mut guard: Guard<'a, T, C>,
+        guard: Guard<'a, T, C>,
         timeout: Duration,
-        mut condition: F,
+        condition: F,
     ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)>
     where
         F: FnMut(&mut T) -> bool,
     {
-        let deadline = Deadline::after(timeout);
-        loop {
-            if !condition(&mut *guard) {
-                return Ok((guard, WaitTimeoutResult(false)));
-            }
-            if deadline.is_some_and(Deadline::passed) {
-                return Ok((guard, WaitTimeoutResult(true)));
-            }
-            guard = self.wait_until(guard, deadline)?.0;
-        }
+        self.wait_deadline_while(guard, Deadline::after(timeout), condition)
+    }
+
+    /// Like [`wait`](Self::wait), but returns once `deadline` has passed.
+    ///
+    /// The deadline is turned into CLOCK_MONOTONIC time as
+    /// [`ShmMutex::try_lock_until`](crate::generic::ShmMutex::try_lock_until) says: the
+    /// time left from `Instant::now()` is added to a CLOCK_MONOTONIC reading made just after.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait), carrying the guard and the timeout result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(()), ShmCondvar::new());
+    /// let deadline = Instant::now() + Duration::from_millis(2);
+    /// let (_guard, r) = cv.wait_until(m.lock().unwrap(), deadline).unwrap();
+    /// assert!(r.timed_out());
+    /// ```
+    pub fn wait_until<'a, T>(
+        &self,
+        guard: Guard<'a, T, C>,
+        deadline: Instant,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
+        self.wait_deadline(guard, deadline_of(deadline))
+    }
+
+    /// Waits while `condition` returns true, until `deadline` at the latest (turned into
+    /// CLOCK_MONOTONIC time as for [`wait_until`](Self::wait_until)).
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait), carrying the guard and the timeout result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(0u32), ShmCondvar::new());
+    /// let deadline = Instant::now() + Duration::from_millis(2);
+    /// let (guard, r) = cv.wait_while_until(m.lock().unwrap(), deadline, |n| *n == 0).unwrap();
+    /// assert!(r.timed_out() && *guard == 0);
+    /// ```
+    pub fn wait_while_until<'a, T, F>(
+        &self,
+        guard: Guard<'a, T, C>,
+        deadline: Instant,
+        condition: F,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        self.wait_deadline_while(guard, deadline_of(deadline), condition)
     }
 
     /// Wakes one waiter, in any process. Never blocks, even if waiters have died.
@@ -246,7 +294,7 @@ impl<C: RawCondvar> ShmCondvar<C> {
         self.raw.notify_all();
     }
 
-    fn wait_until<'a, T>(
+    fn wait_deadline<'a, T>(
         &self,
         guard: Guard<'a, T, C>,
         deadline: Option<Deadline>,
@@ -264,6 +312,33 @@ impl<C: RawCondvar> ShmCondvar<C> {
             ))),
         }
     }
+
+    /// Waits while `condition` returns true, until `deadline` (`None`: no limit).
+    fn wait_deadline_while<'a, T, F>(
+        &self,
+        mut guard: Guard<'a, T, C>,
+        deadline: Option<Deadline>,
+        mut condition: F,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        loop {
+            if !condition(&mut *guard) {
+                return Ok((guard, WaitTimeoutResult(false)));
+            }
+            if deadline.is_some_and(Deadline::passed) {
+                return Ok((guard, WaitTimeoutResult(true)));
+            }
+            guard = self.wait_deadline(guard, deadline)?.0;
+        }
+    }
+}
+
+/// `deadline` as a CLOCK_MONOTONIC deadline: the time left from `Instant::now()`, from a
+/// reading of that clock made just after; `None` (no limit) when it does not fit.
+fn deadline_of(deadline: Instant) -> Option<Deadline> {
+    Deadline::after(deadline.saturating_duration_since(Instant::now()))
 }
 
 impl<C: RawCondvar> Default for ShmCondvar<C> {
