@@ -272,26 +272,41 @@ impl<C: RawCondvar> ShmCondvar<C> {
         self.wait_deadline_while(guard, deadline_of(deadline), condition)
     }
 
-    /// Wakes one waiter, in any process. Never blocks, even if waiters have died.
+    /// Wakes one waiter, in any process, and returns whether it woke one that was asleep, as
+    /// parking_lot's `notify_one` does. Never blocks, even if waiters have died.
+    ///
+    /// The answer counts waiters asleep in the kernel. A waiter that has released its mutex
+    /// but not yet fallen asleep also returns from its wait (the notification is not lost),
+    /// but `false` does not tell about it. Outside Linux the pthread backend's
+    /// `pthread_cond_signal` does not say whether it woke anyone, and this returns `true`.
     ///
     /// # Examples
     ///
     /// ```
-    /// shmsync::ShmCondvar::new().notify_one();
+    /// let cv = shmsync::ShmCondvar::new();
+    /// # if cfg!(target_os = "linux") {
+    /// assert!(!cv.notify_one()); // nobody waits
+    /// # }
     /// ```
-    pub fn notify_one(&self) {
-        self.raw.notify_one();
+    pub fn notify_one(&self) -> bool {
+        self.raw.notify_one()
     }
 
-    /// Wakes every waiter, in every process. Never blocks, even if waiters have died.
+    /// Wakes every waiter, in every process, and returns how many were asleep, as
+    /// parking_lot's `notify_all` does. Never blocks, even if waiters have died.
+    ///
+    /// The count is of waiters asleep in the kernel. Waiters that have released their mutex
+    /// but not yet fallen asleep also return from their waits, without being counted.
+    /// Outside Linux the pthread backend's `pthread_cond_broadcast` does not say how many it
+    /// woke, and this returns 0.
     ///
     /// # Examples
     ///
     /// ```
-    /// shmsync::ShmCondvar::new().notify_all();
+    /// assert_eq!(shmsync::ShmCondvar::new().notify_all(), 0); // nobody waits
     /// ```
-    pub fn notify_all(&self) {
-        self.raw.notify_all();
+    pub fn notify_all(&self) -> usize {
+        self.raw.notify_all()
     }
 
     fn wait_deadline<'a, T>(
