@@ -31,6 +31,18 @@ pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawFutexMutex>;
 /// assert_eq!(*guard, 1);
 /// ```
 pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawFutexMutex>;
+/// A futex-backend [`ShmMutexGuard`] narrowed to a part of the value by
+/// [`ShmMutexGuard::map`](crate::generic::ShmMutexGuard::map).
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::futex::{MappedShmMutexGuard, ShmMutex, ShmMutexGuard};
+/// let m = ShmMutex::new((1u8, 2u8));
+/// let second: MappedShmMutexGuard<'_, u8> = ShmMutexGuard::map(m.lock().unwrap(), |p| &mut p.1);
+/// assert_eq!(*second, 2);
+/// ```
+pub type MappedShmMutexGuard<'a, U> = crate::generic::MappedShmMutexGuard<'a, U, RawFutexMutex>;
 /// A process-shared condition variable on a futex sequence counter; see
 /// [`generic::ShmCondvar`](crate::generic::ShmCondvar).
 ///

@@ -101,10 +101,10 @@ mod sys;
 
 sync::with_futex! {
     pub mod futex;
-    pub use futex::{ShmCondvar, ShmMutex, ShmMutexGuard};
+    pub use futex::{MappedShmMutexGuard, ShmCondvar, ShmMutex, ShmMutexGuard};
 }
 sync::without_futex! {
-    pub use pthread::{ShmCondvar, ShmMutex, ShmMutexGuard};
+    pub use pthread::{MappedShmMutexGuard, ShmCondvar, ShmMutex, ShmMutexGuard};
 }
 sync::native_only! {
     pub mod pthread;
@@ -132,7 +132,7 @@ pub use sync::loom::api as loom;
 pub mod generic {
     pub use crate::backend::{Acquired, RawCondvar, RawMutex};
     pub use crate::condvar::ShmCondvar;
-    pub use crate::mutex::{ShmMutex, ShmMutexGuard};
+    pub use crate::mutex::{MappedShmMutexGuard, ShmMutex, ShmMutexGuard};
     pub use crate::sync::Deadline;
 }
 

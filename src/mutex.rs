@@ -12,6 +12,10 @@ use crate::shm_safe::fingerprint;
 use crate::sync::{Access, AtomicU32, DataCell, Deadline, Ordering};
 use crate::{BitPatterns, ShmSafe};
 
+mod mapped;
+
+pub use mapped::MappedShmMutexGuard;
+
 /// A mutual-exclusion lock that works across processes sharing memory, generic over its
 /// backend; use the aliases [`futex::ShmMutex`](crate::futex::ShmMutex),
 /// [`pthread::ShmMutex`](crate::pthread::ShmMutex) or the default
@@ -408,14 +412,32 @@ impl<T, R: RawMutex> DerefMut for ShmMutexGuard<'_, T, R> {
 impl<T, R: RawMutex> Drop for ShmMutexGuard<'_, T, R> {
     #[inline]
     fn drop(&mut self) {
-        if !self.panicking && std::thread::panicking() {
-            self.mutex.poison.store(1, Ordering::Relaxed);
-        }
-        // The access ends before the next holder's can begin.
-        self.access.end();
-        // SAFETY: the guard proves this thread holds the lock.
-        unsafe { self.mutex.raw.unlock() };
+        let mutex = self.mutex;
+        // SAFETY: the guard proves this thread holds the lock, and owns that hold.
+        unsafe { release(&mutex.raw, &mutex.poison, self.panicking, &mut self.access) };
     }
+}
+
+/// Gives a guard's lock back: poisons it if this thread began panicking since it locked
+/// (`was_panicking` says whether it already was then), ends the access, and unlocks.
+///
+/// # Safety
+///
+/// - The calling thread holds `raw`, and the guard releasing it owns that hold.
+#[inline]
+unsafe fn release<R: RawMutex>(
+    raw: &R,
+    poison: &AtomicU32,
+    was_panicking: bool,
+    access: &mut Access,
+) {
+    if !was_panicking && std::thread::panicking() {
+        poison.store(1, Ordering::Relaxed);
+    }
+    // The access ends before the next holder's can begin.
+    access.end();
+    // SAFETY: the calling thread holds the lock (caller's contract).
+    unsafe { raw.unlock() };
 }
 
 impl<T: fmt::Debug, R: RawMutex> fmt::Debug for ShmMutexGuard<'_, T, R> {

@@ -9,9 +9,11 @@ mod common;
 /// How long a test waits for another process before calling it hung.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
+use shmsync::generic::{MappedShmMutexGuard, ShmMutexGuard};
 use shmsync::ShmBox;
 
 use common::backends::{Backend, Condvar, Mutex};
@@ -25,6 +27,13 @@ backend_tests! {
     notify_one_and_notify_all_report_no_waiter_when_none_waits,
     notify_one_reports_the_sleeping_waiter_it_woke,
     notify_all_counts_the_sleeping_waiters_of_every_process,
+    mapped_guard_gives_the_part_and_keeps_the_lock_until_dropped,
+    try_map_that_declines_gives_back_the_guard_still_locked,
+    panic_while_a_mapped_guard_is_held_poisons,
+    panic_inside_map_poisons_and_unlocks,
+    panic_inside_try_map_poisons_and_unlocks,
+    guard_taken_while_panicking_and_mapped_does_not_poison,
+    mapped_guard_excludes_and_poisons_across_processes,
 }
 
 fn from_makes_an_unlocked_mutex_holding_the_value<B: Backend>() {
@@ -41,7 +50,11 @@ fn try_lock_until_would_block_until_the_deadline_then_takes_a_free_lock<B: Backe
     let start = Instant::now();
     let attempt = m.try_lock_until(start + wait);
     assert!(matches!(attempt, Err(TryLockError::WouldBlock)));
-    assert!(start.elapsed() >= wait, "gave up early: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= wait,
+        "gave up early: {:?}",
+        start.elapsed()
+    );
     drop(held);
     let far = Instant::now() + Duration::from_secs(3600);
     *m.try_lock_until(far).unwrap() += 1;
@@ -53,7 +66,10 @@ fn try_lock_until_a_passed_deadline_still_takes_a_free_lock<B: Backend>() {
     let past = Instant::now();
     assert_eq!(*m.try_lock_until(past).unwrap(), 5);
     let held = m.lock().unwrap();
-    assert!(matches!(m.try_lock_until(past), Err(TryLockError::WouldBlock)));
+    assert!(matches!(
+        m.try_lock_until(past),
+        Err(TryLockError::WouldBlock)
+    ));
     drop(held);
 }
 
@@ -83,7 +99,9 @@ fn wait_while_until_returns_when_another_process_makes_the_condition_false<B: Ba
         0
     });
     let deadline = Instant::now() + PATIENCE;
-    let (guard, result) = cv.wait_while_until(guard, deadline, |ready| !*ready).unwrap();
+    let (guard, result) = cv
+        .wait_while_until(guard, deadline, |ready| !*ready)
+        .unwrap();
     assert!(!result.timed_out(), "no notification before the deadline");
     assert!(*guard);
     drop(guard);
@@ -97,7 +115,9 @@ fn asleep_on(pid: libc::pid_t, addr: usize) -> bool {
     let line = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut fields = line.split_whitespace();
     let futex = fields.next() == Some(libc::SYS_futex.to_string().as_str());
-    let word = fields.next().and_then(|a| usize::from_str_radix(a.trim_start_matches("0x"), 16).ok());
+    let word = fields
+        .next()
+        .and_then(|a| usize::from_str_radix(a.trim_start_matches("0x"), 16).ok());
     futex && word == Some(addr)
 }
 
@@ -175,4 +195,150 @@ fn notify_all_counts_the_sleeping_waiters_of_every_process<B: Backend>() {
     assert!(cv.notify_all() <= 3);
     children.into_iter().for_each(common::Child::join);
     assert_eq!(cv.notify_all(), 0);
+}
+
+/// The value the mapped-guard bodies lock: a header and a payload to narrow to.
+#[derive(shmsync::ShmSafe, Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+struct Record {
+    id: u32,
+    payload: [u8; 8],
+}
+
+const RECORD: Record = Record {
+    id: 1,
+    payload: [0; 8],
+};
+
+fn mapped_guard_gives_the_part_and_keeps_the_lock_until_dropped<B: Backend>() {
+    let m = Mutex::<B, _>::new(RECORD);
+    let mut payload = ShmMutexGuard::map(m.lock().unwrap(), |r| &mut r.payload);
+    payload[0] = 9;
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    let mut byte = MappedShmMutexGuard::map(payload, |p| &mut p[7]);
+    *byte = 3;
+    assert_eq!(format!("{byte:?} {byte}"), "3 3");
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    drop(byte);
+    let all = m.try_lock().unwrap();
+    assert_eq!(all.payload, [9, 0, 0, 0, 0, 0, 0, 3]);
+    assert!(!m.is_poisoned());
+}
+
+fn try_map_that_declines_gives_back_the_guard_still_locked<B: Backend>() {
+    let m = Mutex::<B, _>::new(RECORD);
+    let guard = ShmMutexGuard::try_map(m.lock().unwrap(), |r| r.payload.get_mut(8)).unwrap_err();
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    let slice = ShmMutexGuard::map(guard, |r| &mut r.payload[..]);
+    let mut slice = MappedShmMutexGuard::try_map(slice, |p| p.get_mut(9..)).unwrap_err();
+    slice[1] = 1;
+    let tail = MappedShmMutexGuard::try_map(slice, |p| p.get_mut(6..)).unwrap();
+    assert_eq!(tail.len(), 2);
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    drop(tail);
+    assert_eq!(m.lock().unwrap().payload[1], 1);
+}
+
+/// Panics without running the panic hook: nothing is printed, and a forked child takes no
+/// lock of the hook that another thread of the parent may have held at the fork.
+fn quiet_panic(message: &'static str) -> ! {
+    std::panic::resume_unwind(Box::new(message))
+}
+
+/// Runs `f`, which must panic.
+fn expect_panic(f: impl FnOnce()) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    assert!(result.is_err(), "the body did not panic");
+}
+
+fn panic_while_a_mapped_guard_is_held_poisons<B: Backend>() {
+    let m = Mutex::<B, _>::new(RECORD);
+    expect_panic(|| {
+        let mut id = ShmMutexGuard::map(m.lock().unwrap(), |r| &mut r.id);
+        *id = 2;
+        quiet_panic("half an update");
+    });
+    let Err(TryLockError::Poisoned(poisoned)) = m.try_lock() else {
+        panic!("the mutex is not poisoned, or still locked");
+    };
+    assert_eq!(poisoned.into_inner().id, 2);
+}
+
+fn panic_inside_map_poisons_and_unlocks<B: Backend>() {
+    let m = Mutex::<B, _>::new(RECORD);
+    expect_panic(|| {
+        let _never = ShmMutexGuard::map(m.lock().unwrap(), |r| -> &mut u32 {
+            r.id = 5;
+            quiet_panic("inside map")
+        });
+    });
+    let Err(TryLockError::Poisoned(poisoned)) = m.try_lock() else {
+        panic!("the mutex is not poisoned, or still locked");
+    };
+    assert_eq!(poisoned.into_inner().id, 5);
+}
+
+fn panic_inside_try_map_poisons_and_unlocks<B: Backend>() {
+    let m = Mutex::<B, _>::new(RECORD);
+    expect_panic(|| {
+        let guard = m.lock().unwrap();
+        let _never =
+            ShmMutexGuard::try_map(guard, |_| -> Option<&mut u32> { quiet_panic("try_map") });
+    });
+    assert!(matches!(m.try_lock(), Err(TryLockError::Poisoned(_))));
+    m.clear_poison();
+    let part = ShmMutexGuard::map(m.lock().unwrap(), |r| &mut r.payload);
+    expect_panic(move || {
+        let _never =
+            MappedShmMutexGuard::try_map(part, |_| -> Option<&mut u8> { quiet_panic("again") });
+    });
+    assert!(matches!(m.try_lock(), Err(TryLockError::Poisoned(_))));
+}
+
+/// Locks its mutex and maps the guard while its drop runs, which may be during a panic.
+struct LocksInDrop<'a, B: Backend>(&'a Mutex<B, Record>);
+
+impl<B: Backend> Drop for LocksInDrop<'_, B> {
+    fn drop(&mut self) {
+        let mut id = ShmMutexGuard::map(self.0.lock().unwrap(), |r| &mut r.id);
+        *id += 1;
+    }
+}
+
+fn guard_taken_while_panicking_and_mapped_does_not_poison<B: Backend>() {
+    let m = Mutex::<B, _>::new(RECORD);
+    expect_panic(|| {
+        let _locks = LocksInDrop::<B>(&m);
+        quiet_panic("unwinding runs the drop");
+    });
+    // As with std: only a panic that begins while a guard is held poisons.
+    assert!(!m.is_poisoned());
+    assert_eq!(m.try_lock().unwrap().id, 2);
+}
+
+fn mapped_guard_excludes_and_poisons_across_processes<B: Backend>() {
+    let shared = ShmBox::new((Mutex::<B, _>::new(RECORD), AtomicU32::new(0))).unwrap();
+    let (m, found_held) = (&shared.0, &shared.1);
+    let payload = ShmMutexGuard::map(m.lock().unwrap(), |r| &mut r.payload);
+    // Fork: the child finds the lock held, then waits for it and panics under a mapped guard.
+    let mut child = common::fork(|| {
+        if !matches!(m.try_lock(), Err(TryLockError::WouldBlock)) {
+            return 1;
+        }
+        found_held.store(1, Ordering::Release);
+        let Ok(guard) = m.try_lock_for(PATIENCE) else {
+            return 2;
+        };
+        let mut id = ShmMutexGuard::map(guard, |r| &mut r.id);
+        *id = 7;
+        quiet_panic("the child dies mid-update");
+    });
+    let reached = common::wait_until(PATIENCE, || found_held.load(Ordering::Acquire) == 1);
+    assert!(reached, "the child never tried the lock");
+    drop(payload);
+    assert_eq!(child.wait(), common::Exit::Code(101));
+    let Err(poisoned) = m.lock() else {
+        panic!("a panic under a mapped guard in another process did not poison");
+    };
+    assert_eq!(poisoned.into_inner().id, 7);
 }
