@@ -138,7 +138,7 @@ pub mod generic {
 
 pub use backend::BackendId;
 pub use condvar::WaitTimeoutResult;
-pub use region::{ShmBox, ShmOptions, ShmRef, SysvKey};
+pub use region::{unlink, ShmBox, ShmOptions, ShmRef, SysvKey};
 pub use shm_safe::{BitPatterns, ShmSafe};
 pub use shmsync_derive::ShmSafe;
 

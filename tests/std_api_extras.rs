@@ -342,3 +342,45 @@ fn mapped_guard_excludes_and_poisons_across_processes<B: Backend>() {
     };
     assert_eq!(poisoned.into_inner().id, 7);
 }
+
+#[test]
+fn unlink_by_name_alone_removes_a_segment_of_any_type() {
+    #[derive(shmsync::ShmSafe)]
+    #[repr(C)]
+    struct Board {
+        lines: shmsync::ShmMutex<[u8; 32]>,
+        posted: shmsync::ShmCondvar,
+    }
+    let name = format!("/shmsync-test-unlink-{}", std::process::id());
+    let board = ShmBox::create(
+        &name,
+        Board {
+            lines: shmsync::ShmMutex::new([0; 32]),
+            posted: shmsync::ShmCondvar::new(),
+        },
+    )
+    .unwrap();
+    shmsync::unlink(&name).unwrap();
+    let err = ShmBox::<Board>::open(&name)
+        .err()
+        .expect("the name is gone");
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    // The open handle keeps working, and the name is free for a new segment.
+    board.lines.lock().unwrap()[0] = 1;
+    board.posted.notify_all();
+    let again = ShmBox::create(&name, 5u64).unwrap();
+    shmsync::unlink(&name).unwrap();
+    assert_eq!(*again, 5);
+    assert_eq!(
+        shmsync::unlink(&name).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+    assert_eq!(
+        ShmBox::<u64>::unlink(&name).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+    for bad in ["no-slash", "/a/b", ""] {
+        let err = shmsync::unlink(bad).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
+    }
+}
