@@ -53,6 +53,20 @@ impl WaitTimeoutResult {
 /// the condvar twice a second; such a look can end a `wait` spuriously, which std allows).
 /// Spurious wake-ups can happen, as with std.
 ///
+/// # Several mutexes
+///
+/// On Linux (both backends) one condition variable may serve waiters that use different
+/// mutexes, one after another or at the same time, in any processes; it never panics for
+/// it (std's `Condvar` has allowed itself to, on some platforms). The condvar is one shared
+/// counter that waiters of every mutex sleep on; each waiter releases and re-takes the
+/// mutex of its own guard. Notifications do not look at mutexes: `notify_one` wakes one
+/// waiter, whichever mutex it uses, so when waiters wait for different conditions, wake
+/// them with `notify_all`, or give each condition a condvar of its own.
+///
+/// Outside Linux the pthread backend's condvar is a `pthread_cond_t`, and POSIX leaves
+/// waits on one condition variable with two different mutexes at the same time undefined:
+/// there, use one mutex at a time (changing mutex once no waiter is left is fine).
+///
 /// # Examples
 ///
 /// ```

@@ -34,6 +34,8 @@ backend_tests! {
     panic_inside_try_map_poisons_and_unlocks,
     guard_taken_while_panicking_and_mapped_does_not_poison,
     mapped_guard_excludes_and_poisons_across_processes,
+    one_condvar_serves_waiters_of_two_mutexes_at_once,
+    one_condvar_serves_one_mutex_then_another,
 }
 
 fn from_makes_an_unlocked_mutex_holding_the_value<B: Backend>() {
@@ -383,4 +385,57 @@ fn unlink_by_name_alone_removes_a_segment_of_any_type() {
         let err = shmsync::unlink(bad).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
     }
+}
+
+/// Two mutexes and the one condition variable that waiters of both use.
+type TwoMutexes<B> = (Mutex<B, u32>, Mutex<B, u32>, Condvar<B>);
+
+/// Forks a child that waits on `cv` with `mine` until its value is non-zero, and checks
+/// that it then holds `mine`.
+fn fork_waiter_on<B: Backend>(mine: &Mutex<B, u32>, cv: &Condvar<B>) -> common::Child {
+    // Fork: the child only waits, checks and exits.
+    common::fork(|| {
+        let guard = mine.lock().unwrap();
+        let Ok((guard, r)) = cv.wait_timeout_while(guard, PATIENCE, |go| *go == 0) else {
+            return 1;
+        };
+        let holds_mine = matches!(mine.try_lock(), Err(TryLockError::WouldBlock));
+        match (r.timed_out(), *guard, holds_mine) {
+            (false, 1, true) => 0,
+            _ => 2,
+        }
+    })
+}
+
+fn one_condvar_serves_waiters_of_two_mutexes_at_once<B: Backend>() {
+    let shared: ShmBox<TwoMutexes<B>> = ShmBox::new((
+        Mutex::<B, _>::new(0),
+        Mutex::<B, _>::new(0),
+        Condvar::<B>::new(),
+    ))
+    .unwrap();
+    let (a, b, cv) = (&shared.0, &shared.1, &shared.2);
+    let children = [fork_waiter_on::<B>(a, cv), fork_waiter_on::<B>(b, cv)];
+    // Both sleep on the condvar at once, each having released its own mutex.
+    notify_until::<B, _>(&children, cv, 2, || cv.notify_all());
+    await_asleep::<B>(&children, cv);
+    assert!(a.try_lock().is_ok() && b.try_lock().is_ok());
+    *a.lock().unwrap() = 1;
+    *b.lock().unwrap() = 1;
+    cv.notify_all();
+    children.into_iter().for_each(common::Child::join);
+}
+
+fn one_condvar_serves_one_mutex_then_another<B: Backend>() {
+    let (a, b, cv) = (
+        Mutex::<B, _>::new(1u8),
+        Mutex::<B, _>::new(2u8),
+        Condvar::<B>::new(),
+    );
+    let (guard, r) = cv.wait_timeout(a.lock().unwrap(), Duration::ZERO).unwrap();
+    assert!(r.timed_out() && *guard == 1);
+    drop(guard);
+    let (guard, r) = cv.wait_timeout(b.lock().unwrap(), Duration::ZERO).unwrap();
+    assert!(r.timed_out() && *guard == 2);
+    assert!(a.try_lock().is_ok());
 }
