@@ -48,7 +48,11 @@
 use crate::backend::pthread::{RawPthreadCondvar, RawPthreadMutex};
 
 /// A process-shared pthread mutex, robust where shmsync keeps its memory mapped (see the
-/// module docs); see [`generic::ShmMutex`](crate::generic::ShmMutex).
+/// module docs).
+///
+/// Its methods and trait impls are those of [`generic::ShmMutex`](crate::generic::ShmMutex),
+/// written once for both backends; rustdoc lists them on this page too, under the aliased
+/// type.
 ///
 /// # Examples
 ///
@@ -58,6 +62,10 @@ use crate::backend::pthread::{RawPthreadCondvar, RawPthreadMutex};
 /// ```
 pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawPthreadMutex>;
 /// The guard of a pthread-backend [`ShmMutex`].
+///
+/// Its methods ([`map`](crate::generic::ShmMutexGuard::map),
+/// [`try_map`](crate::generic::ShmMutexGuard::try_map)) and trait impls are those of
+/// [`generic::ShmMutexGuard`](crate::generic::ShmMutexGuard).
 ///
 /// # Examples
 ///
@@ -70,6 +78,10 @@ pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawPthreadM
 /// A pthread-backend [`ShmMutexGuard`] narrowed to a part of the value by
 /// [`ShmMutexGuard::map`](crate::generic::ShmMutexGuard::map).
 ///
+/// Its methods ([`map`](crate::generic::MappedShmMutexGuard::map),
+/// [`try_map`](crate::generic::MappedShmMutexGuard::try_map)) and trait impls are those of
+/// [`generic::MappedShmMutexGuard`](crate::generic::MappedShmMutexGuard).
+///
 /// # Examples
 ///
 /// ```
@@ -80,8 +92,11 @@ pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawPthreadM
 /// ```
 pub type MappedShmMutexGuard<'a, U> =
     crate::generic::MappedShmMutexGuard<'a, U, RawPthreadMutex>;
-/// The pthread backend's condition variable; see
-/// [`generic::ShmCondvar`](crate::generic::ShmCondvar).
+/// The pthread backend's condition variable.
+///
+/// Its methods and trait impls are those of
+/// [`generic::ShmCondvar`](crate::generic::ShmCondvar), written once for both backends;
+/// rustdoc lists them on this page too, under the aliased type.
 ///
 /// # Examples
 ///
