@@ -2,7 +2,7 @@
 
 use core::fmt;
 use std::sync::{LockResult, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backend::{RawCondvar, RawMutex};
 use crate::mutex::ShmMutexGuard;
@@ -52,6 +52,20 @@ impl WaitTimeoutResult {
 /// waiter notices the notification by itself within half a second (sleeping waiters look at
 /// the condvar twice a second; such a look can end a `wait` spuriously, which std allows).
 /// Spurious wake-ups can happen, as with std.
+///
+/// # Several mutexes
+///
+/// On Linux (both backends) one condition variable may serve waiters that use different
+/// mutexes, one after another or at the same time, in any processes; it never panics for
+/// it (std's `Condvar` has allowed itself to, on some platforms). The condvar is one shared
+/// counter that waiters of every mutex sleep on; each waiter releases and re-takes the
+/// mutex of its own guard. Notifications do not look at mutexes: `notify_one` wakes one
+/// waiter, whichever mutex it uses, so when waiters wait for different conditions, wake
+/// them with `notify_all`, or give each condition a condvar of its own.
+///
+/// Outside Linux the pthread backend's condvar is a `pthread_cond_t`, and POSIX leaves
+/// waits on one condition variable with two different mutexes at the same time undefined:
+/// there, use one mutex at a time (changing mutex once no waiter is left is fine).
 ///
 /// # Examples
 ///
@@ -183,7 +197,7 @@ impl<C: RawCondvar> ShmCondvar<C> {
         guard: Guard<'a, T, C>,
         timeout: Duration,
     ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
-        self.wait_until(guard, Deadline::after(timeout))
+        self.wait_deadline(guard, Deadline::after(timeout))
     }
 
     /// Waits while `condition` returns true, for at most `timeout` in all.
@@ -205,48 +219,111 @@ impl<C: RawCondvar> ShmCondvar<C> {
     /// ```
     pub fn wait_timeout_while<'a, T, F>(
         &self,
-        mut guard: Guard<'a, T, C>,
+        guard: Guard<'a, T, C>,
         timeout: Duration,
-        mut condition: F,
+        condition: F,
     ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)>
     where
         F: FnMut(&mut T) -> bool,
     {
-        let deadline = Deadline::after(timeout);
-        loop {
-            if !condition(&mut *guard) {
-                return Ok((guard, WaitTimeoutResult(false)));
-            }
-            if deadline.is_some_and(Deadline::passed) {
-                return Ok((guard, WaitTimeoutResult(true)));
-            }
-            guard = self.wait_until(guard, deadline)?.0;
-        }
+        self.wait_deadline_while(guard, Deadline::after(timeout), condition)
     }
 
-    /// Wakes one waiter, in any process. Never blocks, even if waiters have died.
+    /// Like [`wait`](Self::wait), but returns once `deadline` has passed.
+    ///
+    /// The deadline is turned into CLOCK_MONOTONIC time as
+    /// [`ShmMutex::try_lock_until`](crate::generic::ShmMutex::try_lock_until) says: the
+    /// time left from `Instant::now()` is added to a CLOCK_MONOTONIC reading made just after.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait), carrying the guard and the timeout result.
     ///
     /// # Examples
     ///
     /// ```
-    /// shmsync::ShmCondvar::new().notify_one();
+    /// use std::time::{Duration, Instant};
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(()), ShmCondvar::new());
+    /// let deadline = Instant::now() + Duration::from_millis(2);
+    /// let (_guard, r) = cv.wait_until(m.lock().unwrap(), deadline).unwrap();
+    /// assert!(r.timed_out());
     /// ```
-    pub fn notify_one(&self) {
-        self.raw.notify_one();
+    pub fn wait_until<'a, T>(
+        &self,
+        guard: Guard<'a, T, C>,
+        deadline: Instant,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)> {
+        self.wait_deadline(guard, deadline_of(deadline))
     }
 
-    /// Wakes every waiter, in every process. Never blocks, even if waiters have died.
+    /// Waits while `condition` returns true, until `deadline` at the latest (turned into
+    /// CLOCK_MONOTONIC time as for [`wait_until`](Self::wait_until)).
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait), carrying the guard and the timeout result.
     ///
     /// # Examples
     ///
     /// ```
-    /// shmsync::ShmCondvar::new().notify_all();
+    /// use std::time::{Duration, Instant};
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    /// let (m, cv) = (ShmMutex::new(0u32), ShmCondvar::new());
+    /// let deadline = Instant::now() + Duration::from_millis(2);
+    /// let (guard, r) = cv.wait_while_until(m.lock().unwrap(), deadline, |n| *n == 0).unwrap();
+    /// assert!(r.timed_out() && *guard == 0);
     /// ```
-    pub fn notify_all(&self) {
-        self.raw.notify_all();
+    pub fn wait_while_until<'a, T, F>(
+        &self,
+        guard: Guard<'a, T, C>,
+        deadline: Instant,
+        condition: F,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        self.wait_deadline_while(guard, deadline_of(deadline), condition)
     }
 
-    fn wait_until<'a, T>(
+    /// Wakes one waiter, in any process, and returns whether it woke one that was asleep, as
+    /// parking_lot's `notify_one` does. Never blocks, even if waiters have died.
+    ///
+    /// The answer counts waiters asleep in the kernel. A waiter that has released its mutex
+    /// but not yet fallen asleep also returns from its wait (the notification is not lost),
+    /// but `false` does not tell about it. Outside Linux the pthread backend's
+    /// `pthread_cond_signal` does not say whether it woke anyone, and this returns `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cv = shmsync::ShmCondvar::new();
+    /// # if cfg!(target_os = "linux") {
+    /// assert!(!cv.notify_one()); // nobody waits
+    /// # }
+    /// ```
+    pub fn notify_one(&self) -> bool {
+        self.raw.notify_one()
+    }
+
+    /// Wakes every waiter, in every process, and returns how many were asleep, as
+    /// parking_lot's `notify_all` does. Never blocks, even if waiters have died.
+    ///
+    /// The count is of waiters asleep in the kernel. Waiters that have released their mutex
+    /// but not yet fallen asleep also return from their waits, without being counted.
+    /// Outside Linux the pthread backend's `pthread_cond_broadcast` does not say how many it
+    /// woke, and this returns 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(shmsync::ShmCondvar::new().notify_all(), 0); // nobody waits
+    /// ```
+    pub fn notify_all(&self) -> usize {
+        self.raw.notify_all()
+    }
+
+    fn wait_deadline<'a, T>(
         &self,
         guard: Guard<'a, T, C>,
         deadline: Option<Deadline>,
@@ -264,6 +341,33 @@ impl<C: RawCondvar> ShmCondvar<C> {
             ))),
         }
     }
+
+    /// Waits while `condition` returns true, until `deadline` (`None`: no limit).
+    fn wait_deadline_while<'a, T, F>(
+        &self,
+        mut guard: Guard<'a, T, C>,
+        deadline: Option<Deadline>,
+        mut condition: F,
+    ) -> LockResult<(Guard<'a, T, C>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        loop {
+            if !condition(&mut *guard) {
+                return Ok((guard, WaitTimeoutResult(false)));
+            }
+            if deadline.is_some_and(Deadline::passed) {
+                return Ok((guard, WaitTimeoutResult(true)));
+            }
+            guard = self.wait_deadline(guard, deadline)?.0;
+        }
+    }
+}
+
+/// `deadline` as a CLOCK_MONOTONIC deadline: the time left from `Instant::now()`, from a
+/// reading of that clock made just after; `None` (no limit) when it does not fit.
+fn deadline_of(deadline: Instant) -> Option<Deadline> {
+    Deadline::after(deadline.saturating_duration_since(Instant::now()))
 }
 
 impl<C: RawCondvar> Default for ShmCondvar<C> {

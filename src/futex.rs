@@ -12,7 +12,11 @@
 
 use crate::backend::futex::{RawFutexCondvar, RawFutexMutex};
 
-/// A process-shared mutex on a futex word; see [`generic::ShmMutex`](crate::generic::ShmMutex).
+/// A process-shared mutex on a futex word.
+///
+/// Its methods and trait impls are those of [`generic::ShmMutex`](crate::generic::ShmMutex),
+/// written once for both backends; rustdoc lists them on this page too, under the aliased
+/// type.
 ///
 /// # Examples
 ///
@@ -23,6 +27,10 @@ use crate::backend::futex::{RawFutexCondvar, RawFutexMutex};
 pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawFutexMutex>;
 /// The guard of a futex-backend [`ShmMutex`].
 ///
+/// Its methods ([`map`](crate::generic::ShmMutexGuard::map),
+/// [`try_map`](crate::generic::ShmMutexGuard::try_map)) and trait impls are those of
+/// [`generic::ShmMutexGuard`](crate::generic::ShmMutexGuard).
+///
 /// # Examples
 ///
 /// ```
@@ -31,8 +39,27 @@ pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawFutexMutex>;
 /// assert_eq!(*guard, 1);
 /// ```
 pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawFutexMutex>;
-/// A process-shared condition variable on a futex sequence counter; see
-/// [`generic::ShmCondvar`](crate::generic::ShmCondvar).
+/// A futex-backend [`ShmMutexGuard`] narrowed to a part of the value by
+/// [`ShmMutexGuard::map`](crate::generic::ShmMutexGuard::map).
+///
+/// Its methods ([`map`](crate::generic::MappedShmMutexGuard::map),
+/// [`try_map`](crate::generic::MappedShmMutexGuard::try_map)) and trait impls are those of
+/// [`generic::MappedShmMutexGuard`](crate::generic::MappedShmMutexGuard).
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::futex::{MappedShmMutexGuard, ShmMutex, ShmMutexGuard};
+/// let m = ShmMutex::new((1u8, 2u8));
+/// let second: MappedShmMutexGuard<'_, u8> = ShmMutexGuard::map(m.lock().unwrap(), |p| &mut p.1);
+/// assert_eq!(*second, 2);
+/// ```
+pub type MappedShmMutexGuard<'a, U> = crate::generic::MappedShmMutexGuard<'a, U, RawFutexMutex>;
+/// A process-shared condition variable on a futex sequence counter.
+///
+/// Its methods and trait impls are those of
+/// [`generic::ShmCondvar`](crate::generic::ShmCondvar), written once for both backends;
+/// rustdoc lists them on this page too, under the aliased type.
 ///
 /// # Examples
 ///

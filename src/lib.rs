@@ -27,8 +27,11 @@
 //!
 //! # Choosing a backend
 //!
-//! Both backends have the same API; [`ShmMutex`], [`ShmMutexGuard`] and [`ShmCondvar`] at the
-//! crate root are the default (`futex` on Linux, `pthread` elsewhere).
+//! Both backends have the same API; [`ShmMutex`], [`ShmMutexGuard`], [`MappedShmMutexGuard`]
+//! and [`ShmCondvar`] at the crate root are the default (`futex` on Linux, `pthread`
+//! elsewhere). They are type aliases: the methods are written once, on the types of
+//! [`generic`] ([`generic::ShmMutex`], [`generic::ShmCondvar`]), and every alias's page lists
+//! them too.
 //!
 //! | | [`futex`] (default on Linux) | [`pthread`] |
 //! | --- | --- | --- |
@@ -50,7 +53,16 @@
 //!   process holding the lock poisons it too. [`generic::ShmMutex::clear_poison`] clears it for
 //!   everyone.
 //! - Values must be [`ShmSafe`]: no pointers, references, handles or drop glue.
-//! - [`ShmMutex::try_lock_for`] is added; timeouts are measured on CLOCK_MONOTONIC.
+//! - Added: [`ShmMutex::try_lock_for`] and [`try_lock_until`](ShmMutex::try_lock_until),
+//!   [`ShmCondvar::wait_until`] and [`wait_while_until`](ShmCondvar::wait_while_until)
+//!   (deadlines as `Instant`s); every timeout is measured on CLOCK_MONOTONIC.
+//! - [`ShmCondvar::notify_one`] returns whether it woke a sleeping waiter and
+//!   [`notify_all`](ShmCondvar::notify_all) how many, as in parking_lot.
+//! - [`ShmMutexGuard::map`](generic::ShmMutexGuard::map) and
+//!   [`try_map`](generic::ShmMutexGuard::try_map) give a [`MappedShmMutexGuard`], like
+//!   std's mapped guards (unstable there).
+//! - One [`ShmCondvar`] may serve several mutexes at once on Linux (see its docs); std's
+//!   `Condvar` may panic when used with more than one mutex on some platforms.
 //! - Guards are not `Send`, as in std; a guard must not cross `fork` (the child is another
 //!   process: dropping an inherited guard there would unlock the parent's lock).
 //! - A `ShmBox` never runs the shared value's destructor.
@@ -101,10 +113,12 @@ mod sys;
 
 sync::with_futex! {
     pub mod futex;
-    pub use futex::{ShmCondvar, ShmMutex, ShmMutexGuard};
+    #[doc(inline)]
+    pub use futex::{MappedShmMutexGuard, ShmCondvar, ShmMutex, ShmMutexGuard};
 }
 sync::without_futex! {
-    pub use pthread::{ShmCondvar, ShmMutex, ShmMutexGuard};
+    #[doc(inline)]
+    pub use pthread::{MappedShmMutexGuard, ShmCondvar, ShmMutex, ShmMutexGuard};
 }
 sync::native_only! {
     pub mod pthread;
@@ -132,13 +146,13 @@ pub use sync::loom::api as loom;
 pub mod generic {
     pub use crate::backend::{Acquired, RawCondvar, RawMutex};
     pub use crate::condvar::ShmCondvar;
-    pub use crate::mutex::{ShmMutex, ShmMutexGuard};
+    pub use crate::mutex::{MappedShmMutexGuard, ShmMutex, ShmMutexGuard};
     pub use crate::sync::Deadline;
 }
 
 pub use backend::BackendId;
 pub use condvar::WaitTimeoutResult;
-pub use region::{ShmBox, ShmOptions, ShmRef, SysvKey};
+pub use region::{unlink, ShmBox, ShmOptions, ShmRef, SysvKey};
 pub use shm_safe::{BitPatterns, ShmSafe};
 pub use shmsync_derive::ShmSafe;
 

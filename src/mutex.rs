@@ -5,12 +5,16 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backend::{Acquired, RawMutex};
 use crate::shm_safe::fingerprint;
 use crate::sync::{Access, AtomicU32, DataCell, Deadline, Ordering};
 use crate::{BitPatterns, ShmSafe};
+
+mod mapped;
+
+pub use mapped::MappedShmMutexGuard;
 
 /// A mutual-exclusion lock that works across processes sharing memory, generic over its
 /// backend; use the aliases [`futex::ShmMutex`](crate::futex::ShmMutex),
@@ -187,6 +191,35 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
         }
     }
 
+    /// Blocks until the lock is held or `deadline` passes.
+    ///
+    /// An `Instant` cannot be read as a CLOCK_MONOTONIC time (the clock it reads on Linux),
+    /// so the time left until `deadline` is taken from `Instant::now()` and added to a
+    /// CLOCK_MONOTONIC reading made just after; the wait then runs on that clock. The two
+    /// readings lie nanoseconds apart. A deadline already passed still takes a free lock; one
+    /// too far away for a `timespec` means no limit.
+    ///
+    /// # Errors
+    ///
+    /// `TryLockError::WouldBlock` when the deadline passes; `TryLockError::Poisoned` as for
+    /// [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::TryLockError;
+    /// use std::time::{Duration, Instant};
+    /// let m = shmsync::ShmMutex::new(0u8);
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// let held = m.lock().unwrap();
+    /// assert!(matches!(m.try_lock_until(deadline), Err(TryLockError::WouldBlock)));
+    /// drop(held);
+    /// assert!(m.try_lock_until(deadline).is_ok());
+    /// ```
+    pub fn try_lock_until(&self, deadline: Instant) -> TryLockResult<ShmMutexGuard<'_, T, R>> {
+        self.try_lock_for(deadline.saturating_duration_since(Instant::now()))
+    }
+
     /// Whether the mutex is poisoned. A holder's death is reported once a lock attempt has
     /// observed it.
     ///
@@ -295,6 +328,20 @@ impl<T: ShmSafe + Default, R: RawMutex> Default for ShmMutex<T, R> {
     }
 }
 
+/// An unlocked mutex holding `value`, as [`ShmMutex::new`] makes it.
+///
+/// # Examples
+///
+/// ```
+/// let m: shmsync::ShmMutex<u32> = 7.into();
+/// assert_eq!(*m.lock().unwrap(), 7);
+/// ```
+impl<T: ShmSafe, R: RawMutex> From<T> for ShmMutex<T, R> {
+    fn from(value: T) -> Self {
+        ShmMutex::new(value)
+    }
+}
+
 impl<T: fmt::Debug, R: RawMutex> fmt::Debug for ShmMutex<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ShmMutex");
@@ -365,14 +412,32 @@ impl<T, R: RawMutex> DerefMut for ShmMutexGuard<'_, T, R> {
 impl<T, R: RawMutex> Drop for ShmMutexGuard<'_, T, R> {
     #[inline]
     fn drop(&mut self) {
-        if !self.panicking && std::thread::panicking() {
-            self.mutex.poison.store(1, Ordering::Relaxed);
-        }
-        // The access ends before the next holder's can begin.
-        self.access.end();
-        // SAFETY: the guard proves this thread holds the lock.
-        unsafe { self.mutex.raw.unlock() };
+        let mutex = self.mutex;
+        // SAFETY: the guard proves this thread holds the lock, and owns that hold.
+        unsafe { release(&mutex.raw, &mutex.poison, self.panicking, &mut self.access) };
     }
+}
+
+/// Gives a guard's lock back: poisons it if this thread began panicking since it locked
+/// (`was_panicking` says whether it already was then), ends the access, and unlocks.
+///
+/// # Safety
+///
+/// - The calling thread holds `raw`, and the guard releasing it owns that hold.
+#[inline]
+unsafe fn release<R: RawMutex>(
+    raw: &R,
+    poison: &AtomicU32,
+    was_panicking: bool,
+    access: &mut Access,
+) {
+    if !was_panicking && std::thread::panicking() {
+        poison.store(1, Ordering::Relaxed);
+    }
+    // The access ends before the next holder's can begin.
+    access.end();
+    // SAFETY: the calling thread holds the lock (caller's contract).
+    unsafe { raw.unlock() };
 }
 
 impl<T: fmt::Debug, R: RawMutex> fmt::Debug for ShmMutexGuard<'_, T, R> {

@@ -48,7 +48,11 @@
 use crate::backend::pthread::{RawPthreadCondvar, RawPthreadMutex};
 
 /// A process-shared pthread mutex, robust where shmsync keeps its memory mapped (see the
-/// module docs); see [`generic::ShmMutex`](crate::generic::ShmMutex).
+/// module docs).
+///
+/// Its methods and trait impls are those of [`generic::ShmMutex`](crate::generic::ShmMutex),
+/// written once for both backends; rustdoc lists them on this page too, under the aliased
+/// type.
 ///
 /// # Examples
 ///
@@ -59,6 +63,10 @@ use crate::backend::pthread::{RawPthreadCondvar, RawPthreadMutex};
 pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawPthreadMutex>;
 /// The guard of a pthread-backend [`ShmMutex`].
 ///
+/// Its methods ([`map`](crate::generic::ShmMutexGuard::map),
+/// [`try_map`](crate::generic::ShmMutexGuard::try_map)) and trait impls are those of
+/// [`generic::ShmMutexGuard`](crate::generic::ShmMutexGuard).
+///
 /// # Examples
 ///
 /// ```
@@ -67,8 +75,28 @@ pub type ShmMutex<T> = crate::generic::ShmMutex<T, RawPthreadMutex>;
 /// assert_eq!(*guard, 1);
 /// ```
 pub type ShmMutexGuard<'a, T> = crate::generic::ShmMutexGuard<'a, T, RawPthreadMutex>;
-/// The pthread backend's condition variable; see
-/// [`generic::ShmCondvar`](crate::generic::ShmCondvar).
+/// A pthread-backend [`ShmMutexGuard`] narrowed to a part of the value by
+/// [`ShmMutexGuard::map`](crate::generic::ShmMutexGuard::map).
+///
+/// Its methods ([`map`](crate::generic::MappedShmMutexGuard::map),
+/// [`try_map`](crate::generic::MappedShmMutexGuard::try_map)) and trait impls are those of
+/// [`generic::MappedShmMutexGuard`](crate::generic::MappedShmMutexGuard).
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::pthread::{MappedShmMutexGuard, ShmMutex, ShmMutexGuard};
+/// let m = ShmMutex::new((1u8, 2u8));
+/// let second: MappedShmMutexGuard<'_, u8> = ShmMutexGuard::map(m.lock().unwrap(), |p| &mut p.1);
+/// assert_eq!(*second, 2);
+/// ```
+pub type MappedShmMutexGuard<'a, U> =
+    crate::generic::MappedShmMutexGuard<'a, U, RawPthreadMutex>;
+/// The pthread backend's condition variable.
+///
+/// Its methods and trait impls are those of
+/// [`generic::ShmCondvar`](crate::generic::ShmCondvar), written once for both backends;
+/// rustdoc lists them on this page too, under the aliased type.
 ///
 /// # Examples
 ///

@@ -190,8 +190,10 @@ pub unsafe trait RawCondvar: Sealed + Send + Sync + Sized + 'static {
     ///
     /// - The calling thread holds `mutex`.
     unsafe fn wait(&self, mutex: &Self::Mutex, deadline: Option<Deadline>) -> (Acquired, bool);
-    /// Wakes at least one waiter, if any.
-    fn notify_one(&self);
-    /// Wakes every waiter.
-    fn notify_all(&self);
+    /// Wakes at least one waiter, if any; returns whether it woke a sleeping one (`true` when
+    /// the implementation cannot tell).
+    fn notify_one(&self) -> bool;
+    /// Wakes every waiter; returns how many sleeping ones it woke (`0` when the
+    /// implementation cannot tell).
+    fn notify_all(&self) -> usize;
 }

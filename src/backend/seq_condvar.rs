@@ -55,14 +55,16 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
         (mutex.lock(), timed_out)
     }
 
-    fn notify_one(&self) {
+    // The kernel counts the sleepers it wakes. A waiter that read the counter but is not
+    // asleep yet is not counted: its futex wait finds the counter changed and returns at once.
+    fn notify_one(&self) -> bool {
         self.seq.fetch_add(1, Ordering::Relaxed);
-        word::wake_one(&self.seq);
+        word::wake_one(&self.seq)
     }
 
-    fn notify_all(&self) {
+    fn notify_all(&self) -> usize {
         self.seq.fetch_add(1, Ordering::Relaxed);
-        word::wake_all(&self.seq);
+        word::wake_all(&self.seq)
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) mod zones;
 
 pub use options::ShmOptions;
 pub use place::ShmRef;
+pub use shortcuts::unlink;
 pub use sysv::SysvKey;
 
 use map::Mapping;

@@ -5,6 +5,34 @@ use std::io;
 use super::{posix, sysv, ShmBox, ShmOptions, SysvKey};
 use crate::ShmSafe;
 
+/// Removes the POSIX named segment `name` (`shm_unlink`), whatever type it holds.
+///
+/// The segment goes away once no process has it mapped; handles already open keep working,
+/// and the name is free at once for a new `create`. Nothing is checked about the contents:
+/// a program that unlinks a name it did not create may remove another program's segment.
+/// [`ShmBox::unlink`] does the same through a type.
+///
+/// # Errors
+///
+/// `NotFound` when no segment has that name, `PermissionDenied`, `InvalidInput` for a bad
+/// name (as for [`ShmBox::create`]); `Unsupported` under `--cfg shmsync_loom`.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::{ShmBox, ShmMutex};
+/// let name = format!("/shmsync-doc-unlink-{}", std::process::id());
+/// let board = ShmBox::create(&name, ShmMutex::new([0u8; 64])).unwrap();
+/// shmsync::unlink(&name).unwrap(); // no need to name `ShmMutex<[u8; 64]>`
+/// *board.lock().unwrap() = [1; 64]; // the mapping still works
+/// let gone = shmsync::unlink(&name).unwrap_err();
+/// assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
+/// ```
+pub fn unlink(name: &str) -> io::Result<()> {
+    super::segments_supported("unlink")?;
+    posix::unlink(name)
+}
+
 impl<T: ShmSafe> ShmBox<T> {
     /// Creates the POSIX named segment `name` (`O_EXCL`, mode `0o600`) holding `value`.
     ///
@@ -74,7 +102,8 @@ impl<T: ShmSafe> ShmBox<T> {
         ShmOptions::new().open_or_create(name, init)
     }
 
-    /// Removes the name `name`; handles already open keep working.
+    /// Removes the name `name`; handles already open keep working. The same as
+    /// [`shmsync::unlink`](crate::unlink), which needs no type.
     ///
     /// # Errors
     ///
@@ -87,8 +116,7 @@ impl<T: ShmSafe> ShmBox<T> {
     /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     /// ```
     pub fn unlink(name: &str) -> io::Result<()> {
-        super::segments_supported("ShmBox::unlink")?;
-        posix::unlink(name)
+        unlink(name)
     }
 
     /// Creates a System V segment for `key` holding `value`, mode `0o600`.

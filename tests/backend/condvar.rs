@@ -188,9 +188,10 @@ fn notifier<B: Backend>(
     // Fork: the child notifies and exits.
     common::fork(move || {
         m.lock().unwrap().open = generation;
-        match all {
-            true => cv.notify_all(),
-            false => cv.notify_one(),
+        if all {
+            cv.notify_all();
+        } else {
+            cv.notify_one();
         }
         0
     })

@@ -110,17 +110,21 @@ unsafe impl RawCondvar for RawPthreadCondvar {
         }
     }
 
-    fn notify_one(&self) {
-        // SAFETY: `raw` returns an initialised condition variable.
+    // `pthread_cond_signal` and `pthread_cond_broadcast` do not say whom they woke: report
+    // what the trait allows when one cannot tell.
+    fn notify_one(&self) -> bool {
+        // SAFETY: `c_cond` returns an initialised condition variable.
         check("pthread_cond_signal", unsafe {
             libc::pthread_cond_signal(self.c_cond())
         });
+        true
     }
 
-    fn notify_all(&self) {
-        // SAFETY: `raw` returns an initialised condition variable.
+    fn notify_all(&self) -> usize {
+        // SAFETY: `c_cond` returns an initialised condition variable.
         check("pthread_cond_broadcast", unsafe {
             libc::pthread_cond_broadcast(self.c_cond())
         });
+        0
     }
 }

@@ -116,12 +116,12 @@ pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
     woken
 }
 
-/// Wakes one waiter of `word`.
+/// Wakes one waiter of `word`; returns whether one was woken.
 pub(crate) fn wake_one(word: &AtomicU32) -> bool {
     wake(word, 1) > 0
 }
 
-/// Wakes every waiter of `word`.
-pub(crate) fn wake_all(word: &AtomicU32) {
-    wake(word, i32::MAX);
+/// Wakes every waiter of `word`; returns how many were woken.
+pub(crate) fn wake_all(word: &AtomicU32) -> usize {
+    wake(word, i32::MAX)
 }

@@ -59,15 +59,15 @@ pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
     0
 }
 
-/// Wakes one waiter of `word`.
+/// Wakes one waiter of `word`; returns whether one was woken.
 #[cfg_attr(shmsync_loom, allow(dead_code))]
 #[inline]
 pub(crate) fn wake_one(word: &AtomicU32) -> bool {
     wake(word, 1) > 0
 }
 
-/// Wakes every waiter of `word`.
+/// Wakes every waiter of `word`; returns how many were woken.
 #[inline]
-pub(crate) fn wake_all(word: &AtomicU32) {
-    wake(word, i32::MAX);
+pub(crate) fn wake_all(word: &AtomicU32) -> usize {
+    wake(word, i32::MAX)
 }
