@@ -150,7 +150,7 @@ pub mod generic {
     pub use crate::sync::Deadline;
 }
 
-pub use backend::BackendId;
+pub use backend::{BackendId, LockOwner};
 pub use condvar::WaitTimeoutResult;
 pub use region::{unlink, ShmBox, ShmOptions, ShmRef, SysvKey};
 pub use shm_safe::{BitPatterns, ShmSafe};
