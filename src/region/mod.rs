@@ -22,7 +22,7 @@ pub(crate) mod zones;
 
 pub use options::ShmOptions;
 pub use place::ShmRef;
-pub use shortcuts::unlink;
+pub use shortcuts::{segment_in_use, unlink, unlink_unused};
 pub use sysv::SysvKey;
 
 use map::Mapping;
