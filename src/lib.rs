@@ -152,7 +152,10 @@ pub mod generic {
 
 pub use backend::{BackendId, LockOwner};
 pub use condvar::WaitTimeoutResult;
-pub use region::{segment_in_use, unlink, unlink_unused, ShmBox, ShmOptions, ShmRef, SysvKey};
+pub use region::{
+    segment_in_use, segment_info, unlink, unlink_unused, SegmentInfo, SegmentState, ShmBox,
+    ShmOptions, ShmRef, SysvKey,
+};
 pub use shm_safe::{BitPatterns, ShmSafe};
 pub use shmsync_derive::ShmSafe;
 

@@ -10,6 +10,7 @@ use std::io;
 use crate::{BitPatterns, ShmSafe};
 
 mod header;
+mod inspect;
 mod map;
 mod named;
 mod options;
@@ -20,6 +21,7 @@ mod shortcuts;
 mod sysv;
 pub(crate) mod zones;
 
+pub use inspect::{segment_info, SegmentInfo, SegmentState};
 pub use options::ShmOptions;
 pub use place::ShmRef;
 pub use shortcuts::{segment_in_use, unlink, unlink_unused};

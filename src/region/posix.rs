@@ -439,3 +439,22 @@ pub(crate) fn unlink(name: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A copy of the first header-size bytes of `name` (fewer if the file is shorter), read
+/// through a read-only descriptor.
+pub(crate) fn read_header(name: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let cname = check_name(name)?;
+    let what = format!("segment {name}");
+    let Some(file) = shm_open(&cname, libc::O_RDONLY, 0, &what)? else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{what}: no such segment"),
+        ));
+    };
+    let mut bytes = Vec::with_capacity(HEADER_SIZE);
+    file.take(HEADER_SIZE as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: read")))?;
+    Ok(bytes)
+}
