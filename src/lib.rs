@@ -153,8 +153,8 @@ pub mod generic {
 pub use backend::BackendId;
 pub use condvar::WaitTimeoutResult;
 pub use region::{unlink, ShmBox, ShmOptions, ShmRef, SysvKey};
-pub use shm_safe::{BitPatterns, ShmSafe};
-pub use shmsync_derive::ShmSafe;
+pub use shm_safe::{BitPatterns, ShmSafe, ShmZeroable};
+pub use shmsync_derive::{ShmSafe, ShmZeroable};
 
 #[doc(hidden)]
 pub mod __private {
