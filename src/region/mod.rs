@@ -43,6 +43,11 @@ use map::Mapping;
 ///   [`sysv_open_or_create`](Self::sysv_open_or_create), [`sysv_attach`](Self::sysv_attach),
 ///   [`sysv_remove`](Self::sysv_remove): System V
 ///   segments (`shmget`, `shmat`, `shmctl(IPC_RMID)`).
+/// - [`new_zeroed`](Self::new_zeroed), [`create_zeroed`](Self::create_zeroed),
+///   [`new_with`](Self::new_with), [`open_or_create_with`](Self::open_or_create_with) and
+///   the other `_zeroed` and `_with` functions make a [`ShmZeroable`](crate::ShmZeroable) value
+///   of any size in place, on the zeroed fresh memory: nothing is built on the stack and no
+///   page of the value is touched.
 /// - [`ShmOptions`] chooses the mode, the owners and writers to trust and the init timeout.
 /// - [`ShmRef`] places a value into memory the application already maps.
 ///
