@@ -45,6 +45,8 @@ struct Pool {
     frames: [ShmMutex<Frame>; POOL],
 }
 
+#[path = "shared/children.rs"]
+mod children;
 #[path = "shared/cli.rs"]
 mod cli;
 
@@ -144,18 +146,6 @@ fn consume(pool: &Pool, frames: u64, stride: usize) {
     }
 }
 
-fn fork_child(body: impl FnOnce()) -> libc::pid_t {
-    // SAFETY: the child runs `body` (shmsync calls only) and `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        body();
-        // SAFETY: ends the child without returning into main.
-        unsafe { libc::_exit(0) };
-    }
-    pid
-}
-
 fn main() -> ExitCode {
     let Args { frames, stride } = match cli::parse("frames", USAGE, parse_args) {
         Ok(args) => args,
@@ -169,16 +159,10 @@ fn main() -> ExitCode {
 
     let started = Instant::now();
     let pids = [
-        fork_child(|| produce(&pool, frames, stride)),
-        fork_child(|| consume(&pool, frames, stride)),
+        children::fork(|| produce(&pool, frames, stride)),
+        children::fork(|| consume(&pool, frames, stride)),
     ];
-    let mut all_ok = true;
-    for pid in pids {
-        let mut status = 0;
-        // SAFETY: reaps our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        all_ok &= libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    }
+    let all_ok = children::reap_all(pids);
     let ring = pool.ring.lock().expect("not poisoned");
     let (passed, bad) = (ring.head, ring.bad);
     println!(

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::TryLockError;
 use std::time::Duration;
 
+use common::backends::{Backend, Futex, Pthread};
 use region_util::{ftok_key, RmKey, Rmid, Unlink};
 use shmsync::generic::{self, RawMutex};
 use shmsync::{ShmBox, ShmMutex, ShmRef, ShmSafe, ShmZeroable, SysvKey};
@@ -264,30 +265,27 @@ fn placed<T: Shared>() {
     shared_across_fork(&*with, true, true, "init_with");
 }
 
+/// Every entry point, each value shared across a fork.
+fn every_entry_point<T: Shared>() {
+    anonymous::<T>();
+    posix::<T>();
+    sysv::<T>();
+    placed::<T>();
+}
+
 #[test]
 fn a_256_mib_frame_through_every_entry_point_is_shared_across_fork() {
-    anonymous::<BigFrame>();
-    posix::<BigFrame>();
-    sysv::<BigFrame>();
-    placed::<BigFrame>();
+    every_entry_point::<BigFrame>();
 }
 
 #[test]
 fn a_million_futex_mutexes_through_every_entry_point_are_shared_across_fork() {
-    type R = <shmsync::futex::ShmMutex<()> as common::backends::Raw>::Raw;
-    anonymous::<Table<R>>();
-    posix::<Table<R>>();
-    sysv::<Table<R>>();
-    placed::<Table<R>>();
+    every_entry_point::<Table<<Futex as Backend>::R>>();
 }
 
 #[test]
 fn a_million_pthread_mutexes_made_in_place_are_robust() {
-    type R = <shmsync::pthread::ShmMutex<()> as common::backends::Raw>::Raw;
-    anonymous::<Table<R>>();
-    posix::<Table<R>>();
-    sysv::<Table<R>>();
-    placed::<Table<R>>();
+    every_entry_point::<Table<<Pthread as Backend>::R>>();
 }
 
 #[test]

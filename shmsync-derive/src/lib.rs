@@ -40,20 +40,11 @@ pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
 }
 
 fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
-    let fields =
-        match &input.data {
-            Data::Struct(data) => &data.fields,
-            Data::Enum(data) => return Err(Error::new(
-                data.enum_token.span(),
-                "ShmSafe can be derived for structs only; write `unsafe impl ShmSafe` for an enum",
-            )),
-            Data::Union(data) => {
-                return Err(Error::new(
-                    data.union_token.span(),
-                    "ShmSafe can be derived for structs only",
-                ))
-            }
-        };
+    let fields = struct_fields(
+        input,
+        "ShmSafe",
+        "; write `unsafe impl ShmSafe` for an enum",
+    )?;
     let mut errors = no_borrows(input, fields)
         .into_iter()
         .chain(check_repr(input).err());
@@ -145,22 +136,12 @@ pub fn derive_shm_zeroable(input: TokenStream) -> TokenStream {
 }
 
 fn expand_zeroable(input: &DeriveInput) -> Result<TokenStream2, Error> {
-    let fields = match &input.data {
-        Data::Struct(data) => &data.fields,
-        Data::Enum(data) => {
-            return Err(Error::new(
-                data.enum_token.span(),
-                "ShmZeroable can be derived for structs only: a zero discriminant may name no \
-                 variant; write `unsafe impl ShmZeroable` for an enum whose zero is a value",
-            ))
-        }
-        Data::Union(data) => {
-            return Err(Error::new(
-                data.union_token.span(),
-                "ShmZeroable can be derived for structs only",
-            ))
-        }
-    };
+    let fields = struct_fields(
+        input,
+        "ShmZeroable",
+        ": a zero discriminant may name no variant; write `unsafe impl ShmZeroable` for an \
+         enum whose zero is a value",
+    )?;
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let mut where_clause = where_clause
@@ -177,6 +158,24 @@ fn expand_zeroable(input: &DeriveInput) -> Result<TokenStream2, Error> {
         // make each field, and so the struct, a valid, ready value.
         unsafe impl #impl_generics ::shmsync::ShmZeroable for #name #ty_generics #where_clause {}
     })
+}
+
+/// The fields of the struct `input`; an enum or a union is an error saying that `derive` works
+/// on structs only (with `enum_hint` after it, for enums).
+fn struct_fields<'a>(
+    input: &'a DeriveInput,
+    derive: &str,
+    enum_hint: &str,
+) -> Result<&'a Fields, Error> {
+    let only = format!("{derive} can be derived for structs only");
+    match &input.data {
+        Data::Struct(data) => Ok(&data.fields),
+        Data::Enum(data) => Err(Error::new(
+            data.enum_token.span(),
+            format!("{only}{enum_hint}"),
+        )),
+        Data::Union(data) => Err(Error::new(data.union_token.span(), only)),
+    }
 }
 
 /// Errors for lifetime parameters and for references or pointers anywhere in a field's type:
