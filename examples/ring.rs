@@ -33,6 +33,8 @@ struct Ring {
     sum: AtomicU64,
 }
 
+#[path = "shared/children.rs"]
+mod children;
 #[path = "shared/cli.rs"]
 mod cli;
 
@@ -107,18 +109,6 @@ fn pop(ring: &Ring) -> Option<u64> {
     Some(item)
 }
 
-fn fork_child(body: impl FnOnce()) -> libc::pid_t {
-    // SAFETY: the child runs `body` (shmsync calls only) and `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        body();
-        // SAFETY: ends the child without returning into main.
-        unsafe { libc::_exit(0) };
-    }
-    pid
-}
-
 fn main() -> ExitCode {
     let Args {
         producers,
@@ -144,7 +134,7 @@ fn main() -> ExitCode {
 
     let mut pids = Vec::new();
     for p in 0..producers {
-        pids.push(fork_child(|| {
+        pids.push(children::fork(|| {
             for i in 0..items {
                 push(&ring, p * items + i + 1);
             }
@@ -153,20 +143,14 @@ fn main() -> ExitCode {
         }));
     }
     for _ in 0..consumers {
-        pids.push(fork_child(|| {
+        pids.push(children::fork(|| {
             while let Some(item) = pop(&ring) {
                 ring.consumed.fetch_add(1, Ordering::Relaxed);
                 ring.sum.fetch_add(item, Ordering::Relaxed);
             }
         }));
     }
-    let mut all_ok = true;
-    for pid in pids {
-        let mut status = 0;
-        // SAFETY: reaps our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        all_ok &= libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    }
+    let all_ok = children::reap_all(pids);
     let n = producers * items;
     let expected_sum = n * (n + 1) / 2;
     let consumed = ring.consumed.load(Ordering::Relaxed);

@@ -4,7 +4,8 @@
 //! several processes map, and gives that memory a type: [`ShmBox<T>`] holds a `T` in an
 //! anonymous mapping shared with forked children, a POSIX named segment, or a System V
 //! segment, and [`ShmRef`] places one into memory the application already maps. [`ShmSafe`]
-//! decides at compile time what may live there.
+//! decides at compile time what may live there, and [`ShmZeroable`] which values can be made
+//! in place at any size ([`ShmBox::new_zeroed`], [`ShmBox::open_or_create_with`], ...).
 //!
 //! # Examples
 //!
@@ -156,8 +157,8 @@ pub use region::{
     segment_in_use, segment_info, unlink, unlink_unused, SegmentInfo, SegmentState, ShmBox,
     ShmOptions, ShmRef, SysvKey,
 };
-pub use shm_safe::{BitPatterns, ShmSafe};
-pub use shmsync_derive::ShmSafe;
+pub use shm_safe::{BitPatterns, ShmSafe, ShmZeroable};
+pub use shmsync_derive::{ShmSafe, ShmZeroable};
 
 #[doc(hidden)]
 pub mod __private {

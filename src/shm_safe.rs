@@ -3,6 +3,9 @@
 use core::mem::{align_of, size_of};
 
 mod impls;
+mod zeroable;
+
+pub use zeroable::ShmZeroable;
 
 /// Plain data that is valid in every process that maps it.
 ///

@@ -263,6 +263,8 @@ fn bad_values_and_impossible_settings_are_usage_errors() {
         ("reader", &["--timeout-secs", "soon"], "--timeout-secs"),
         ("reader", &["leftover"], "leftover"),
         ("crash", &["now"], "now"),
+        ("frames", &["--frames", "0"], "--frames"),
+        ("frames", &["--stride", "4097"], "--stride"),
     ];
     for (name, args, mentions) in cases {
         assert_usage_error(name, args, mentions);
@@ -369,4 +371,15 @@ fn a_board_left_by_an_earlier_run_does_not_end_the_next_reader() {
     assert!(stale.finish().status.success());
     let (writer_pid, read) = readme_pair(&board);
     assert_saw_own_writer("after a stale board", writer_pid, &read, &[stale_pid]);
+}
+
+#[test]
+fn frames_passes_a_64_mib_pool_made_in_place_in_a_debug_build_too() {
+    let mut command = example("frames");
+    command.args(["--frames", "40", "--stride", "4096"]);
+    let out = run(command, "frames");
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("64 MiB pool"), "{}", out.stdout);
+    let verdict = out.stdout.lines().last().unwrap_or_default();
+    assert!(verdict.starts_with("OK: 40 frames"), "{}", out.stdout);
 }

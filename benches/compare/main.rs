@@ -5,6 +5,7 @@
 //! of the same kind. `REPS` and the sizes can be scaled with `SHMSYNC_BENCH_SCALE` (default 1).
 
 mod anchors;
+mod big;
 mod contended;
 mod death;
 mod pingpong;
@@ -164,6 +165,9 @@ fn main() {
     }
     if wants("death") {
         death::run();
+    }
+    if wants("big") {
+        big::run();
     }
     if wants("footprint") {
         footprint();

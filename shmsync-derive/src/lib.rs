@@ -1,5 +1,6 @@
 //! `#[derive(ShmSafe)]` for `shmsync`: checks the `repr` and every field of a struct and
-//! computes its structural layout fingerprint.
+//! computes its structural layout fingerprint; `#[derive(ShmZeroable)]` checks that every
+//! field's all-zero bytes are a value.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -39,20 +40,11 @@ pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
 }
 
 fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
-    let fields =
-        match &input.data {
-            Data::Struct(data) => &data.fields,
-            Data::Enum(data) => return Err(Error::new(
-                data.enum_token.span(),
-                "ShmSafe can be derived for structs only; write `unsafe impl ShmSafe` for an enum",
-            )),
-            Data::Union(data) => {
-                return Err(Error::new(
-                    data.union_token.span(),
-                    "ShmSafe can be derived for structs only",
-                ))
-            }
-        };
+    let fields = struct_fields(
+        input,
+        "ShmSafe",
+        "; write `unsafe impl ShmSafe` for an enum",
+    )?;
     let mut errors = no_borrows(input, fields)
         .into_iter()
         .chain(check_repr(input).err());
@@ -118,6 +110,72 @@ fn expand(input: &DeriveInput) -> Result<TokenStream2, Error> {
             }
         }
     })
+}
+
+/// Derives `shmsync::ShmZeroable` for a struct whose fields are all `ShmZeroable`, so that
+/// `ShmBox::new_zeroed` and the other in-place constructors can make it in fresh shared
+/// memory without building it first.
+///
+/// The struct must be `ShmSafe` too (usually derived alongside). Enums and unions are refused:
+/// a zero discriminant may name no variant.
+///
+/// # Examples
+///
+/// ```ignore
+/// #[derive(shmsync::ShmSafe, shmsync::ShmZeroable)]
+/// #[repr(C)]
+/// struct Frame { seq: u64, pixels: [u8; 1 << 20] }
+/// ```
+#[proc_macro_derive(ShmZeroable)]
+pub fn derive_shm_zeroable(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand_zeroable(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand_zeroable(input: &DeriveInput) -> Result<TokenStream2, Error> {
+    let fields = struct_fields(
+        input,
+        "ShmZeroable",
+        ": a zero discriminant may name no variant; write `unsafe impl ShmZeroable` for an \
+         enum whose zero is a value",
+    )?;
+    let name = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let mut where_clause = where_clause
+        .cloned()
+        .unwrap_or_else(|| syn::parse_quote!(where));
+    for field in fields {
+        let ty = &field.ty;
+        where_clause
+            .predicates
+            .push(syn::parse_quote_spanned!(ty.span()=> #ty: ::shmsync::ShmZeroable));
+    }
+    Ok(quote! {
+        // SAFETY: the where clause requires every field to be ShmZeroable, so all-zero bytes
+        // make each field, and so the struct, a valid, ready value.
+        unsafe impl #impl_generics ::shmsync::ShmZeroable for #name #ty_generics #where_clause {}
+    })
+}
+
+/// The fields of the struct `input`; an enum or a union is an error saying that `derive` works
+/// on structs only (with `enum_hint` after it, for enums).
+fn struct_fields<'a>(
+    input: &'a DeriveInput,
+    derive: &str,
+    enum_hint: &str,
+) -> Result<&'a Fields, Error> {
+    let only = format!("{derive} can be derived for structs only");
+    match &input.data {
+        Data::Struct(data) => Ok(&data.fields),
+        Data::Enum(data) => Err(Error::new(
+            data.enum_token.span(),
+            format!("{only}{enum_hint}"),
+        )),
+        Data::Union(data) => Err(Error::new(data.union_token.span(), only)),
+    }
 }
 
 /// Errors for lifetime parameters and for references or pointers anywhere in a field's type:

@@ -68,6 +68,11 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     }
 }
 
+crate::sync::native_only! {
+    // SAFETY: `INIT` is a zero counter, the condition variable's whole state.
+    unsafe impl<M: RawMutex> crate::ShmZeroable for crate::generic::ShmCondvar<SeqCondvar<M>> {}
+}
+
 impl<M> SeqCondvar<M> {
     /// Sleeps while the counter reads `seq`, until woken or `deadline`; returns whether the
     /// deadline passed. Returns early, too, when a check every [`RECHECK`] finds the counter

@@ -9,12 +9,15 @@ use std::io;
 
 use crate::{BitPatterns, ShmSafe};
 
+mod fill;
 mod header;
+mod in_place;
 mod inspect;
 mod map;
 mod named;
 mod options;
 mod place;
+mod place_in_place;
 mod posix;
 mod robust;
 mod shortcuts;
@@ -27,6 +30,7 @@ pub use place::ShmRef;
 pub use shortcuts::{segment_in_use, unlink, unlink_unused};
 pub use sysv::SysvKey;
 
+use fill::Fill;
 use map::Mapping;
 
 /// Shared memory holding one `T`: an owning handle that unmaps (or detaches) on drop.
@@ -41,6 +45,11 @@ use map::Mapping;
 ///   [`sysv_open_or_create`](Self::sysv_open_or_create), [`sysv_attach`](Self::sysv_attach),
 ///   [`sysv_remove`](Self::sysv_remove): System V
 ///   segments (`shmget`, `shmat`, `shmctl(IPC_RMID)`).
+/// - [`new_zeroed`](Self::new_zeroed), [`create_zeroed`](Self::create_zeroed),
+///   [`new_with`](Self::new_with), [`open_or_create_with`](Self::open_or_create_with) and
+///   the other `_zeroed` and `_with` functions make a [`ShmZeroable`](crate::ShmZeroable) value
+///   of any size in place, on the zeroed fresh memory: nothing is built on the stack and no
+///   page of the value is touched.
 /// - [`ShmOptions`] chooses the mode, the owners and writers to trust and the init timeout.
 /// - [`ShmRef`] places a value into memory the application already maps.
 ///
@@ -86,7 +95,12 @@ impl<T: ShmSafe> ShmBox<T> {
     /// assert_eq!(*b, 42);
     /// ```
     pub fn new(value: T) -> io::Result<Self> {
-        crate::shm_safe::assert_no_drop!(T);
+        ShmBox::new_filled(fill::Moved(|| value))
+    }
+
+    /// A fresh anonymous shared mapping (zero-filled by the kernel) holding the `T` that
+    /// `fill` puts there.
+    fn new_filled(fill: impl Fill<T>) -> io::Result<Self> {
         let align = core::mem::align_of::<T>();
         // Mappings are page-aligned; a T aligned more strictly gets room to be moved up.
         let slack = if align > map::page_size() { align } else { 0 };
@@ -95,10 +109,9 @@ impl<T: ShmSafe> ShmBox<T> {
         let offset = mapping.as_ptr().align_offset(align);
         // SAFETY: `offset < align <= slack` (or 0), so the T lies within the fresh mapping.
         let ptr = unsafe { mapping.as_ptr().add(offset) }.cast::<T>();
-        // SAFETY: `ptr` is aligned for T, in bounds, and the fresh mapping is unshared.
-        unsafe { ptr.write(value) };
-        // SAFETY: just written at `offset`; the mapping lives as long as the box.
-        Ok(unsafe { ShmBox::from_mapping(mapping, offset) })
+        // SAFETY: `ptr` is aligned for T, in bounds, zero-filled, and the fresh mapping is
+        // unshared; `from_mapping` is called once the value is in place.
+        Ok(unsafe { fill.fill(ptr, || ShmBox::from_mapping(mapping, offset)) })
     }
 
     /// Wraps a mapping whose bytes at `offset` hold an initialised, validated `T`.
@@ -123,31 +136,31 @@ impl<T: ShmSafe> ShmBox<T> {
         }
     }
 
-    /// Writes the header into a freshly created segment, then the value `init()` returns, and
+    /// Writes the header into a freshly created segment, then fills in the value, and
     /// publishes it.
     ///
-    /// `init` runs after the header says `INITIALIZING | token`, so that openers racing a slow
-    /// `init` wait for this live creator instead of calling the still all-zero segment garbage.
-    /// A panic of `init` unwinds through here, releasing the mapping and leaving the state
-    /// `INITIALIZING`; the caller's [`named::Discard`] then removes the segment.
+    /// `fill` runs after the header says `INITIALIZING | token`, so that openers racing a slow
+    /// init closure wait for this live creator instead of calling the still all-zero segment
+    /// garbage. A panic of the closure unwinds through here, releasing the mapping and leaving
+    /// the state `INITIALIZING`; the caller's [`named::Discard`] then removes the segment.
     ///
     /// # Safety
     ///
-    /// - `mapping` is at least `Geometry::of::<T>().total` writable bytes that this process
-    ///   just created and no other process trusts yet.
-    unsafe fn initialise(mapping: Mapping, init: impl FnOnce() -> T) -> Self {
-        crate::shm_safe::assert_no_drop!(T);
+    /// - `mapping` is at least `Geometry::of::<T>().total` writable, zero-filled bytes that
+    ///   this process just created and no other process trusts yet.
+    unsafe fn initialise(mapping: Mapping, fill: impl Fill<T>) -> Self {
         let base = mapping.as_ptr();
         let offset = header::Geometry::of::<T>().offset;
         // SAFETY: per the contract, the mapping is large enough and not yet trusted by others.
         unsafe { header::begin_init::<T>(base) };
-        let value = init();
-        // SAFETY: `offset` is aligned for T and the value fits in the mapping.
-        unsafe { base.add(offset).cast::<T>().write(value) };
+        // SAFETY: `offset` is aligned for T and the value fits in the zero-filled mapping,
+        // which others do not touch before READY.
+        let place = unsafe { base.add(offset) }.cast::<T>();
+        // SAFETY: as above; `from_mapping` is called once the value is in place.
+        let boxed = unsafe { fill.fill(place, || ShmBox::from_mapping(mapping, offset)) };
         // SAFETY: the header was written by `begin_init` above and the value is in place.
         unsafe { header::finish_init(base) };
-        // SAFETY: the value at `offset` was just written.
-        unsafe { ShmBox::from_mapping(mapping, offset) }
+        boxed
     }
 
     /// Validates the header of an opened segment of `len` bytes and wraps it; `creator` says

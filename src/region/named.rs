@@ -6,6 +6,7 @@
 
 use std::io;
 
+use super::fill::Fill;
 use super::ShmBox;
 use crate::ShmSafe;
 
@@ -46,7 +47,7 @@ pub(crate) fn opened<T: ShmSafe>(
 /// Each round opens the segment, creates it, or sees it vanish and tries again: removed
 /// between the two attempts, or withdrawn by a creator whose `init` panicked (`try_open`
 /// then fails with `NotFound`).
-pub(crate) fn open_or_create<T: ShmSafe, F: FnOnce() -> T>(
+pub(crate) fn open_or_create<T: ShmSafe, F: Fill<T>>(
     what: &str,
     mut try_open: impl FnMut() -> io::Result<Option<ShmBox<T>>>,
     mut try_create: impl FnMut(F) -> io::Result<Result<ShmBox<T>, F>>,

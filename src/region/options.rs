@@ -3,6 +3,7 @@
 use std::io;
 use std::time::Duration;
 
+use super::fill::Moved;
 use super::{posix, sysv, ShmBox, SysvKey};
 use crate::ShmSafe;
 
@@ -155,7 +156,7 @@ impl ShmOptions {
     /// See [`ShmOptions`].
     pub fn create<T: ShmSafe>(&self, name: &str, value: T) -> io::Result<ShmBox<T>> {
         super::segments_supported("ShmOptions::create")?;
-        posix::create(self, name, value)
+        posix::create(self, name, Moved(|| value))
     }
 
     /// Opens the existing POSIX segment `name` and validates its header for a `T`.
@@ -211,7 +212,7 @@ impl ShmOptions {
         init: impl FnOnce() -> T,
     ) -> io::Result<ShmBox<T>> {
         super::segments_supported("ShmOptions::open_or_create")?;
-        posix::open_or_create(self, name, init)
+        posix::open_or_create(self, name, Moved(init))
     }
 
     /// Creates a System V segment for `key` holding `value` (`IPC_CREAT | IPC_EXCL`, or a new
@@ -231,7 +232,7 @@ impl ShmOptions {
     /// ```
     pub fn sysv_create<T: ShmSafe>(&self, key: SysvKey, value: T) -> io::Result<ShmBox<T>> {
         super::segments_supported("ShmOptions::sysv_create")?;
-        sysv::create(self, key, value)
+        sysv::create(self, key, Moved(|| value))
     }
 
     /// Attaches the existing System V segment for `key` and validates it for a `T`.
@@ -288,7 +289,7 @@ impl ShmOptions {
         init: impl FnOnce() -> T,
     ) -> io::Result<ShmBox<T>> {
         super::segments_supported("ShmOptions::sysv_open_or_create")?;
-        sysv::open_or_create(self, key, init)
+        sysv::open_or_create(self, key, Moved(init))
     }
 
     /// Attaches the System V segment with id `shmid` (as printed by `ipcs -m`, or passed on

@@ -6,6 +6,7 @@ use core::ptr::NonNull;
 use std::io;
 use std::time::Duration;
 
+use super::fill::{Fill, Moved};
 use super::header::{self, Geometry};
 use super::zones::BorrowedZone;
 use crate::sys::error::invalid_input;
@@ -172,19 +173,38 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
     /// drop(map);
     /// ```
     pub unsafe fn init(ptr: *mut u8, len: usize, value: T) -> io::Result<Self> {
-        crate::shm_safe::assert_no_drop!(T);
-        super::segments_supported("ShmRef::init")?;
+        // SAFETY: the caller's contract is this one's.
+        unsafe { ShmRef::init_filled(ptr, len, Moved(|| value), "ShmRef::init") }
+    }
+
+    /// Writes a header at `ptr`, then the value `fill` makes, and publishes it.
+    ///
+    /// # Safety
+    ///
+    /// - As for [`init`](Self::init).
+    /// - For [`InPlace`](super::fill::InPlace), the value's bytes at
+    ///   `ptr + Geometry::of::<T>().offset` are all zero (use
+    ///   [`ZeroedFirst`](super::fill::ZeroedFirst) otherwise).
+    pub(super) unsafe fn init_filled(
+        ptr: *mut u8,
+        len: usize,
+        fill: impl Fill<T>,
+        what: &str,
+    ) -> io::Result<Self> {
+        super::segments_supported(what)?;
         check::<T>(ptr, len)?;
         let offset = Geometry::of::<T>().offset;
         // SAFETY: `check` proved the region large and aligned enough; the caller vouches for
         // its validity and that no one else trusts it yet.
         unsafe { header::begin_init::<T>(ptr) };
-        // SAFETY: as above; `offset` is aligned for T.
-        unsafe { ptr.add(offset).cast::<T>().write(value) };
+        // SAFETY: as above; `offset` is aligned for T and within the region.
+        let place = unsafe { ptr.add(offset) }.cast::<T>();
+        // SAFETY: `place` is aligned, writable and unshared (caller's contract); `at` is
+        // called once the value is in place.
+        let placed = unsafe { fill.fill(place, || ShmRef::at(ptr, offset)) };
         // SAFETY: the header was written above and the value is in place.
         unsafe { header::finish_init(ptr) };
-        // SAFETY: the value at `offset` was just written.
-        Ok(unsafe { ShmRef::at(ptr, offset) })
+        Ok(placed)
     }
 
     /// Validates the header at `ptr` (a region of `len` bytes) and borrows the `T` behind it.
@@ -249,11 +269,11 @@ impl<'a, T: ShmSafe> ShmRef<'a, T> {
 }
 
 /// Compile-time checks on the `T`s that the safe placement functions take.
-struct Placeable<T>(PhantomData<T>);
+pub(super) struct Placeable<T>(PhantomData<T>);
 
 impl<T: ShmSafe> Placeable<T> {
     /// Evaluates to `()` only for a type without pthread-backend primitives.
-    const NO_PTHREAD: () = assert!(
+    pub(super) const NO_PTHREAD: () = assert!(
         !super::holds_pthread::<T>(),
         "ShmRef::init_in and ShmRef::attach_in do not take pthread-backend primitives: the \
          MmapMut could be unmapped while glibc's robust list still points into it; use the \
@@ -268,7 +288,7 @@ impl<T: ShmSafe> Placeable<T> {
 }
 
 /// The sub-region of a mapping starting at `offset`.
-fn region(base: *mut u8, len: usize, offset: usize) -> io::Result<(*mut u8, usize)> {
+pub(super) fn region(base: *mut u8, len: usize, offset: usize) -> io::Result<(*mut u8, usize)> {
     if offset > len {
         return Err(invalid_input(format!(
             "offset {offset} lies beyond the {len}-byte mapping"

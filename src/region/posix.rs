@@ -9,6 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::fill::Fill;
 use super::header::{Creator, Geometry, HEADER_SIZE};
 use super::map::Mapping;
 use super::{check_segment_align, named, ShmBox, ShmOptions};
@@ -84,19 +85,23 @@ fn is_directory(cname: &CString) -> bool {
         && std::fs::symlink_metadata(segment_path(cname)).is_ok_and(|meta| meta.is_dir())
 }
 
-pub(crate) fn create<T: ShmSafe>(opts: &ShmOptions, name: &str, value: T) -> io::Result<ShmBox<T>> {
+pub(crate) fn create<T: ShmSafe>(
+    opts: &ShmOptions,
+    name: &str,
+    fill: impl Fill<T>,
+) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");
     check_segment_align::<T>(&what)?;
-    named::created(&what, try_create(opts, &cname, &what, || value))
+    named::created(&what, try_create(opts, &cname, &what, fill))
 }
 
-/// Creates `name` and initialises it with `init()`, which runs only once the name is ours;
-/// `Ok(Err(init))` hands the closure back when the name exists.
+/// Creates `name` and fills in its value with `init`, which runs only once the name is ours;
+/// `Ok(Err(init))` hands it back when the name exists.
 ///
 /// The creator holds an exclusive `flock` from just after its `O_EXCL` open until the value
 /// is `READY`; openers read a free lock on a segment that is not ready as "its creator is gone".
-fn try_create<T: ShmSafe, F: FnOnce() -> T>(
+fn try_create<T: ShmSafe, F: Fill<T>>(
     opts: &ShmOptions,
     cname: &CString,
     what: &str,
@@ -114,8 +119,8 @@ fn try_create<T: ShmSafe, F: FnOnce() -> T>(
     // the name gone (and retries or reports NotFound).
     let discard = named::Discard::new(|| unlink_quietly(cname));
     let mapping = size_and_map(&file, opts.mode, Geometry::of::<T>().total, what)?;
-    // SAFETY: the mapping is the full size of a fresh segment only this process knows is
-    // being initialised (others wait for the READY state).
+    // SAFETY: the mapping is the full size of a fresh, zero-filled (just sized) segment only
+    // this process knows is being initialised (others wait for the READY state).
     let boxed = unsafe { ShmBox::initialise(mapping, init) };
     discard.keep();
     // READY is published: let go of the lock.
@@ -411,14 +416,14 @@ fn too_small(what: &str, len: u64, creator: Creator, timeout: Duration) -> io::E
     }
 }
 
-/// Opens `name`, or creates it with `init()` if it does not exist.
+/// Opens `name`, or creates it with `init` if it does not exist.
 ///
 /// A segment whose creator died before it was ready is reported as `InvalidData`, never
 /// unlinked here: another process may be inspecting or recovering it.
 pub(crate) fn open_or_create<T: ShmSafe>(
     opts: &ShmOptions,
     name: &str,
-    init: impl FnOnce() -> T,
+    init: impl Fill<T>,
 ) -> io::Result<ShmBox<T>> {
     let cname = check_name(name)?;
     let what = format!("segment {name}");

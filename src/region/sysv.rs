@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr::NonNull;
 
+use super::fill::Fill;
 use super::header::{Creator, Geometry, HEADER_SIZE};
 use super::map::Mapping;
 use super::{check_segment_align, named, ShmBox, ShmOptions};
@@ -166,15 +167,15 @@ fn creator_of(id: i32) -> Creator {
 pub(crate) fn create<T: ShmSafe>(
     opts: &ShmOptions,
     key: SysvKey,
-    value: T,
+    fill: impl Fill<T>,
 ) -> io::Result<ShmBox<T>> {
     let what = key.describe();
-    named::created(&what, try_create(opts, key, &what, || value))
+    named::created(&what, try_create(opts, key, &what, fill))
 }
 
-/// Creates the segment for `key` and initialises it with `init()`, which runs only once the
-/// segment is ours; `Ok(Err(init))` hands the closure back when the key is taken.
-fn try_create<T: ShmSafe, F: FnOnce() -> T>(
+/// Creates the segment for `key` and fills in its value with `init`, which runs only once the
+/// segment is ours; `Ok(Err(init))` hands it back when the key is taken.
+fn try_create<T: ShmSafe, F: Fill<T>>(
     opts: &ShmOptions,
     key: SysvKey,
     what: &str,
@@ -249,16 +250,16 @@ fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
     Ok(len)
 }
 
-/// Opens the segment for `key`, or creates it with `init()`. As for POSIX segments, one whose
+/// Opens the segment for `key`, or creates it with `init`. As for POSIX segments, one whose
 /// creator died before it was ready is `InvalidData` and is not removed here.
 pub(crate) fn open_or_create<T: ShmSafe>(
     opts: &ShmOptions,
     key: SysvKey,
-    init: impl FnOnce() -> T,
+    init: impl Fill<T>,
 ) -> io::Result<ShmBox<T>> {
     let what = key.describe();
     if key == SysvKey::Private {
-        return create(opts, key, init());
+        return create(opts, key, init);
     }
     named::open_or_create(
         &what,

@@ -123,6 +123,13 @@ unsafe impl RawMutex for RawFutexMutex {
     }
 }
 
+crate::sync::native_only! {
+    // SAFETY: `INIT` is two zero words (UNLOCKED, no PID) and a zero poison word is "not
+    // poisoned", so an all-zero mutex is `ShmMutex::new` of an all-zero value. Not in the
+    // model, whose atomics are loom objects.
+    unsafe impl<T: crate::ShmZeroable> crate::ShmZeroable for crate::generic::ShmMutex<T, RawFutexMutex> {}
+}
+
 impl RawFutexMutex {
     /// One compare-exchange `UNLOCKED => new`; on success records the PID.
     #[inline]

@@ -128,3 +128,7 @@ unsafe impl RawCondvar for RawPthreadCondvar {
         0
     }
 }
+
+// SAFETY: as for the mutex: a zero init word means "not initialised yet", and the first use
+// initialises the C bytes in place, ignoring what they held.
+unsafe impl crate::ShmZeroable for crate::generic::ShmCondvar<RawPthreadCondvar> {}

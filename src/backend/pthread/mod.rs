@@ -249,6 +249,16 @@ fn owner_of(_mutex: *mut libc::pthread_mutex_t) -> Option<LockOwner> {
     None
 }
 
+// SAFETY: a zero init word is `EMPTY`, "not initialised yet": the first lock in any process
+// runs `pthread_mutex_init` in place and ignores the C bytes until then, so an all-zero mutex
+// behaves as `INIT` (whose C bytes are `PTHREAD_MUTEX_INITIALIZER`, all zero on glibc too)
+// on every platform; `pthread_mutex_t` is plain integers to Rust, so its zero bytes are a
+// valid value. A zero poison word is "not poisoned".
+unsafe impl<T: crate::ShmZeroable> crate::ShmZeroable
+    for crate::generic::ShmMutex<T, RawPthreadMutex>
+{
+}
+
 /// The pthread backend's condition variable on Linux: a futex sequence counter, safe when a
 /// waiter dies and independent of the glibc version.
 #[cfg(target_os = "linux")]
