@@ -151,9 +151,12 @@ pub mod generic {
     pub use crate::sync::Deadline;
 }
 
-pub use backend::BackendId;
+pub use backend::{BackendId, LockOwner};
 pub use condvar::WaitTimeoutResult;
-pub use region::{unlink, ShmBox, ShmOptions, ShmRef, SysvKey};
+pub use region::{
+    segment_in_use, segment_info, unlink, unlink_unused, SegmentInfo, SegmentState, ShmBox,
+    ShmOptions, ShmRef, SysvKey,
+};
 pub use shm_safe::{BitPatterns, ShmSafe, ShmZeroable};
 pub use shmsync_derive::{ShmSafe, ShmZeroable};
 

@@ -220,6 +220,27 @@ impl<T, R: RawMutex> ShmMutex<T, R> {
         self.try_lock_for(deadline.saturating_duration_since(Instant::now()))
     }
 
+    /// Who holds the mutex now, for logs and diagnostics: `None` when it is free (or, on the
+    /// pthread backend outside glibc, when it cannot be told). Never blocks and changes
+    /// nothing; the answer may be stale as soon as it returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let m = shmsync::ShmMutex::new(0u8);
+    /// let _held = m.lock().unwrap();
+    /// // Elsewhere, a lock attempt that timed out can say who was in the way:
+    /// if m.try_lock_for(Duration::from_millis(1)).is_err() {
+    ///     let owner = m.owner().expect("someone holds it");
+    ///     assert_eq!(owner.pid(), Some(std::process::id()));
+    ///     assert!(!owner.is_dead());
+    /// }
+    /// ```
+    pub fn owner(&self) -> Option<crate::LockOwner> {
+        self.raw.owner()
+    }
+
     /// Whether the mutex is poisoned. A holder's death is reported once a lock attempt has
     /// observed it.
     ///

@@ -108,6 +108,65 @@ pub enum Acquired {
     OwnerDied,
 }
 
+/// Who holds a lock, as far as the shared memory and the kernel tell: for logs and
+/// diagnostics, such as saying who held a mutex when a `try_lock_for` timed out.
+///
+/// A snapshot: the holder may change the moment after it was read.
+///
+/// # Examples
+///
+/// ```
+/// let m = shmsync::ShmMutex::new(0u8);
+/// assert_eq!(m.owner(), None);
+/// let guard = m.lock().unwrap();
+/// let owner = m.owner().expect("held");
+/// assert_eq!(owner.pid(), Some(std::process::id()));
+/// assert!(!owner.is_dead());
+/// drop(guard);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockOwner {
+    pid: Option<u32>,
+    dead: bool,
+}
+
+impl LockOwner {
+    pub(crate) const fn new(pid: Option<u32>, dead: bool) -> LockOwner {
+        LockOwner { pid, dead }
+    }
+
+    /// The holder's process ID (for the pthread backend: its thread ID) as the holder itself
+    /// knows it, which is its number in its own PID namespace: in another namespace the same
+    /// number may name another process, or none. `None` while the holder has not recorded it
+    /// yet, or where the backend cannot tell.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = shmsync::ShmMutex::new(());
+    /// let _held = m.lock().unwrap();
+    /// assert_eq!(m.owner().and_then(|o| o.pid()), Some(std::process::id()));
+    /// ```
+    pub const fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Whether the kernel says the holder is gone, so that the next locker takes the lock
+    /// over and finds it poisoned. `false` means "not known to be dead": a holder that cannot
+    /// be seen (another PID namespace, no `/proc`) counts as alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = shmsync::ShmMutex::new(());
+    /// let _held = m.lock().unwrap();
+    /// assert!(!m.owner().unwrap().is_dead());
+    /// ```
+    pub const fn is_dead(&self) -> bool {
+        self.dead
+    }
+}
+
 mod sealed {
     /// Seals the raw traits; a backend's loom objects are made through it in the model.
     pub trait Sealed: crate::sync::MakeModel {}
@@ -153,6 +212,9 @@ pub unsafe trait RawMutex: Sealed + Send + Sync + Sized + 'static {
     ///
     /// - The calling thread holds the lock.
     unsafe fn unlock(&self);
+    /// Who holds the lock now, if anyone and if the backend can tell; never blocks and never
+    /// changes the lock.
+    fn owner(&self) -> Option<LockOwner>;
 }
 
 /// A raw process-shared condition variable paired with [`RawMutex`] `Self::Mutex`.

@@ -397,3 +397,36 @@ fn layout_mismatch<T: ShmSafe>(f: &Fields, what: &str) -> io::Error {
         }
     ))
 }
+
+/// A header's fields as the inspector shows them, decoded from a copy of its bytes: `None`
+/// when the bytes do not start with the shmsync magic. Any bytes decode; nothing is trusted.
+pub(crate) fn summary(bytes: &[u8; HEADER_SIZE]) -> Option<super::inspect::SegmentInfo> {
+    // SAFETY: `Fields` is repr(C) integers and byte arrays, for which every bit pattern is a
+    // value, and `bytes` is HEADER_SIZE long; the read is unaligned.
+    let f: Fields = unsafe { bytes.as_ptr().cast::<Fields>().read_unaligned() };
+    if f.magic != MAGIC {
+        return None;
+    }
+    let name_end = f
+        .type_name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(TYPE_NAME_LEN);
+    Some(super::inspect::SegmentInfo {
+        format_version: f.version,
+        type_name: String::from_utf8_lossy(&f.type_name[..name_end]).into_owned(),
+        backends: describe_backends(f.backends),
+        creator_pid: f.creator,
+        value_size: f.value_size,
+        total_size: f.total_size,
+        state: match init_word::decode(f.state) {
+            State::Empty => super::inspect::SegmentState::Empty,
+            State::Ready => super::inspect::SegmentState::Ready,
+            State::Initializing { token } if init_word::initialiser_is_dead(token) => {
+                super::inspect::SegmentState::Abandoned
+            }
+            State::Initializing { .. } => super::inspect::SegmentState::Initializing,
+            State::Invalid => super::inspect::SegmentState::Invalid,
+        },
+    })
+}

@@ -9,8 +9,13 @@ use crate::sys::error::last_os_error;
 pub(crate) enum Mapping {
     /// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: shared with children forked later.
     Anonymous { ptr: NonNull<u8>, len: usize },
-    /// A POSIX named segment (or any file) mapped `MAP_SHARED`.
-    File(memmap2::MmapRaw),
+    /// A POSIX named segment (or any file) mapped `MAP_SHARED`, and a descriptor of the open
+    /// file description that marks the segment in use for as long as the mapping lives (see
+    /// `posix::hold`; leaked with the mapping when the mapping must stay).
+    File {
+        map: memmap2::MmapRaw,
+        _holder: std::fs::File,
+    },
     /// A System V segment of `len` bytes attached with `shmat`.
     Sysv {
         ptr: NonNull<u8>,
@@ -80,7 +85,7 @@ impl Mapping {
         match self {
             Mapping::Anonymous { ptr, .. } | Mapping::Sysv { ptr, .. } => ptr.as_ptr(),
             Mapping::Heap { ptr, .. } => ptr.as_ptr(),
-            Mapping::File(map) => map.as_mut_ptr(),
+            Mapping::File { map, .. } => map.as_mut_ptr(),
         }
     }
 
@@ -96,7 +101,7 @@ impl Mapping {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Mapping::Anonymous { .. } => "anonymous",
-            Mapping::File(_) => "posix",
+            Mapping::File { .. } => "posix",
             Mapping::Sysv { .. } => "sysv",
             Mapping::Heap { .. } => "heap",
         }
@@ -110,7 +115,7 @@ impl Mapping {
             Mapping::Anonymous { ptr, len } | Mapping::Sysv { ptr, len, .. } => {
                 (ptr.as_ptr() as usize, *len)
             }
-            Mapping::File(map) => (map.as_mut_ptr() as usize, map.len()),
+            Mapping::File { map, .. } => (map.as_mut_ptr() as usize, map.len()),
             Mapping::Heap { ptr, layout } => (ptr.as_ptr() as usize, layout.size()),
         }
     }
@@ -131,7 +136,7 @@ impl Drop for Mapping {
                 let rc = unsafe { libc::shmdt(ptr.as_ptr().cast()) };
                 debug_assert_eq!(rc, 0, "shmdt failed");
             }
-            Mapping::File(_) => {}
+            Mapping::File { .. } => {}
             Mapping::Heap { ptr, layout } => {
                 // SAFETY: allocated by `heap` with this layout; no reference into it
                 // outlives the owning `ShmBox`.

@@ -12,6 +12,7 @@ use crate::{BitPatterns, ShmSafe};
 mod fill;
 mod header;
 mod in_place;
+mod inspect;
 mod map;
 mod named;
 mod options;
@@ -23,9 +24,10 @@ mod shortcuts;
 mod sysv;
 pub(crate) mod zones;
 
+pub use inspect::{segment_info, SegmentInfo, SegmentState};
 pub use options::ShmOptions;
 pub use place::ShmRef;
-pub use shortcuts::unlink;
+pub use shortcuts::{segment_in_use, unlink, unlink_unused};
 pub use sysv::SysvKey;
 
 use fill::Fill;

@@ -21,6 +21,12 @@ use crate::ShmSafe;
 /// a shorter `ShmOptions::init_timeout` shortens it.
 const SIZING_GRACE: Duration = Duration::from_millis(200);
 
+/// The byte of a segment's file whose OFD read lock says "a process has this segment open
+/// through shmsync": far past the end of any segment, so it overlaps nothing (a lock may lie
+/// past the end of a file, and takes no space there).
+#[cfg(target_os = "linux")]
+const IN_USE_BYTE: i64 = 1 << 62;
+
 /// Checks a `shm_open` name: one leading `/`, no other `/`, no NUL, 2..=255 bytes.
 pub(crate) fn check_name(name: &str) -> io::Result<CString> {
     let body = name.strip_prefix('/').unwrap_or("");
@@ -105,6 +111,8 @@ fn try_create<T: ShmSafe, F: Fill<T>>(
     let Some(file) = shm_open(cname, flags, opts.mode, what)? else {
         return Ok(Err(init));
     };
+    // Nobody can be removing a name created a moment ago, so this does not wait.
+    hold(&file, opts, what).inspect_err(|_| unlink_quietly(cname))?;
     let lock = lock_exclusive(&file, what).inspect_err(|_| unlink_quietly(cname))?;
     // Declared after `lock`, so that it drops first: on an error or a panic of `init` the
     // name goes before the lock does, and an opener that then finds the lock free also finds
@@ -188,12 +196,144 @@ fn size_and_map(file: &File, mode: u32, total: usize, what: &str) -> io::Result<
     map(file, total, what)
 }
 
+/// Maps `len` bytes of `file`, keeping a descriptor of its open file description (and so
+/// the in-use mark of [`hold`]) for as long as the mapping lives.
 fn map(file: &File, len: usize, what: &str) -> io::Result<Mapping> {
-    memmap2::MmapOptions::new()
+    let with = |e| crate::sys::error::with_context(e, format_args!("{what}: mmap"));
+    let map = memmap2::MmapOptions::new()
         .len(len)
         .map_raw(file)
-        .map(Mapping::File)
-        .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: mmap")))
+        .map_err(with)?;
+    let holder = file
+        .try_clone()
+        .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: dup")))?;
+    Ok(Mapping::File {
+        map,
+        _holder: holder,
+    })
+}
+
+/// Marks the segment open by `file`'s open file description: an OFD read lock on
+/// [`IN_USE_BYTE`], which the kernel drops only when the description's last descriptor
+/// closes — the one kept with the mapping, a forked child's copy, or any at exit or exec. So
+/// "nobody holds the read lock" is the kernel's word that no process has the segment open
+/// through shmsync, whatever PID namespace it is in; [`unlink_unused`] removes a segment
+/// only while it holds the write lock.
+///
+/// Waits (up to the init timeout) while [`unlink_unused`] holds the write lock; returns
+/// false when the segment was removed meanwhile (its name is gone).
+fn hold(file: &File, opts: &ShmOptions, what: &str) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let give_up = Deadline::after(opts.init_timeout);
+        loop {
+            let kind = libc::F_RDLCK as i16;
+            match crate::sys::ofd::lock(file.as_raw_fd(), libc::F_OFD_SETLK, kind, IN_USE_BYTE) {
+                // A file system without OFD locks cannot mark the segment; nor can it prove
+                // it unused, so `unlink_unused` refuses it.
+                Ok(_) | Err(libc::EINVAL | libc::EOPNOTSUPP) => break,
+                Err(libc::EAGAIN | libc::EACCES) => {
+                    if removed(file) {
+                        return Ok(false);
+                    }
+                    if give_up.is_some_and(Deadline::passed) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "{what}: another process has been removing it for over {:?}",
+                                opts.init_timeout
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => {
+                    return Err(crate::sys::error::with_context(
+                        io::Error::from_raw_os_error(e),
+                        format_args!("{what}: fcntl(F_OFD_SETLK)"),
+                    ))
+                }
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (opts, what);
+    Ok(!removed(file))
+}
+
+/// Whether the file's name has been removed.
+fn removed(file: &File) -> bool {
+    file.metadata().is_ok_and(|meta| meta.nlink() == 0)
+}
+
+/// Opens `name` to probe it, after checking that it is a shmsync segment (its magic; nothing
+/// else is read). `Ok(None)` when no segment has that name.
+#[cfg(target_os = "linux")]
+fn open_to_probe(name: &str, flags: i32) -> io::Result<Option<(File, String)>> {
+    use std::os::unix::fs::FileExt;
+    let cname = check_name(name)?;
+    let what = format!("segment {name}");
+    let Some(file) = shm_open(&cname, flags, 0, &what)? else {
+        return Ok(None);
+    };
+    let mut magic = [0u8; 8];
+    let is_ours = file.read_exact_at(&mut magic, 0).is_ok() && magic == super::header::MAGIC;
+    if !is_ours {
+        return Err(invalid_data(format!("{what}: not a shmsync segment")));
+    }
+    Ok(Some((file, what)))
+}
+
+/// Whether some process has `name` open through shmsync now (see [`hold`]).
+#[cfg(target_os = "linux")]
+pub(crate) fn in_use(name: &str) -> io::Result<bool> {
+    let Some((file, what)) = open_to_probe(name, libc::O_RDONLY)? else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("segment {name}: no such segment"),
+        ));
+    };
+    let kind = libc::F_WRLCK as i16;
+    match crate::sys::ofd::lock(file.as_raw_fd(), libc::F_OFD_GETLK, kind, IN_USE_BYTE) {
+        Ok(found) => Ok(found != libc::F_UNLCK as i16),
+        Err(e) => Err(crate::sys::error::with_context(
+            io::Error::from_raw_os_error(e),
+            format_args!("{what}: fcntl(F_OFD_GETLK)"),
+        )),
+    }
+}
+
+/// Removes `name` if no process has it open through shmsync (see [`hold`]); returns whether
+/// it did. While it decides, openers wait: they cannot mark the segment in use.
+#[cfg(target_os = "linux")]
+pub(crate) fn unlink_unused(name: &str) -> io::Result<bool> {
+    let Some((file, what)) = open_to_probe(name, libc::O_RDWR)? else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("segment {name}: no such segment"),
+        ));
+    };
+    let kind = libc::F_WRLCK as i16;
+    match crate::sys::ofd::lock(file.as_raw_fd(), libc::F_OFD_SETLK, kind, IN_USE_BYTE) {
+        Ok(_) => {}
+        Err(libc::EAGAIN | libc::EACCES) => return Ok(false),
+        Err(e) => {
+            return Err(crate::sys::error::with_context(
+                io::Error::from_raw_os_error(e),
+                format_args!("{what}: fcntl(F_OFD_SETLK), so it cannot be shown unused"),
+            ))
+        }
+    }
+    // The name may have been removed and given to a new segment since the open: remove it
+    // only if it still names the file whose lock is held here.
+    let cname = check_name(name)?;
+    let ours = file.metadata()?;
+    match std::fs::metadata(segment_path(&cname)) {
+        Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {}
+        _ => return Ok(false),
+    }
+    unlink(name)?;
+    Ok(true)
 }
 
 pub(crate) fn open<T: ShmSafe>(opts: &ShmOptions, name: &str) -> io::Result<ShmBox<T>> {
@@ -212,6 +352,10 @@ fn try_open<T: ShmSafe>(
     let Some(file) = shm_open(cname, libc::O_RDWR, 0, what)? else {
         return Ok(None);
     };
+    if !hold(&file, opts, what)? {
+        // Removed between the open and the hold: as if it had not been there.
+        return Ok(None);
+    }
     let len = checked_len(&file, opts, what)?;
     let mapping = map(&file, len, what)?;
     // SAFETY: `len` bytes, at least a header, are mapped.
@@ -299,4 +443,23 @@ pub(crate) fn unlink(name: &str) -> io::Result<()> {
         return Err(last_os_error(format_args!("segment {name}: shm_unlink")));
     }
     Ok(())
+}
+
+/// A copy of the first header-size bytes of `name` (fewer if the file is shorter), read
+/// through a read-only descriptor.
+pub(crate) fn read_header(name: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let cname = check_name(name)?;
+    let what = format!("segment {name}");
+    let Some(file) = shm_open(&cname, libc::O_RDONLY, 0, &what)? else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{what}: no such segment"),
+        ));
+    };
+    let mut bytes = Vec::with_capacity(HEADER_SIZE);
+    file.take(HEADER_SIZE as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: read")))?;
+    Ok(bytes)
 }

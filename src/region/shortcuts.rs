@@ -33,6 +33,81 @@ pub fn unlink(name: &str) -> io::Result<()> {
     posix::unlink(name)
 }
 
+/// Whether some process has the POSIX named segment `name` open through shmsync now.
+///
+/// Every `ShmBox` over a POSIX segment marks it in use with an open-file-description lock that
+/// the kernel drops when the last descriptor of that open file goes: when the box drops, and
+/// when its process exits, is killed or `exec`s (a forked child that inherited the box keeps
+/// the mark while it lives). So the answer is the kernel's, the same in every PID namespace
+/// and without `/proc`. A process that maps the segment by other means (a C program, another
+/// library) is not counted.
+///
+/// # Errors
+///
+/// `NotFound` when no segment has that name, `InvalidData` when it is not a shmsync segment
+/// (or its creator has not written the header yet), `PermissionDenied`, `InvalidInput` for a
+/// bad name; `Unsupported` outside Linux and under `--cfg shmsync_loom`.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::ShmBox;
+/// let name = format!("/shmsync-doc-in-use-{}", std::process::id());
+/// let segment = ShmBox::create(&name, 0u64).unwrap();
+/// assert!(shmsync::segment_in_use(&name).unwrap());
+/// drop(segment);
+/// assert!(!shmsync::segment_in_use(&name).unwrap());
+/// shmsync::unlink(&name).unwrap();
+/// ```
+pub fn segment_in_use(name: &str) -> io::Result<bool> {
+    super::segments_supported("segment_in_use")?;
+    #[cfg(target_os = "linux")]
+    return posix::in_use(name);
+    #[cfg(not(target_os = "linux"))]
+    return Err(no_ofd_locks(name));
+}
+
+/// Removes the POSIX named segment `name` only if no process has it open through shmsync
+/// (see [`segment_in_use`]); returns whether it removed it. For cleaning up segments left
+/// behind by processes that were killed: unlike [`unlink`], it never removes a segment that
+/// a live process is using through shmsync, and it removes only shmsync segments.
+///
+/// While it decides, processes opening the segment wait for it (briefly); they find the name
+/// gone if it was removed. A process mapping the segment by other means is not counted.
+///
+/// # Errors
+///
+/// As for [`segment_in_use`]; also `PermissionDenied` when this process may not write or
+/// remove the segment.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::ShmBox;
+/// let name = format!("/shmsync-doc-unlink-unused-{}", std::process::id());
+/// let segment = ShmBox::create(&name, 0u64).unwrap();
+/// assert!(!shmsync::unlink_unused(&name).unwrap(), "in use: kept");
+/// drop(segment);
+/// assert!(shmsync::unlink_unused(&name).unwrap(), "unused: removed");
+/// assert!(ShmBox::<u64>::open(&name).is_err());
+/// ```
+pub fn unlink_unused(name: &str) -> io::Result<bool> {
+    super::segments_supported("unlink_unused")?;
+    #[cfg(target_os = "linux")]
+    return posix::unlink_unused(name);
+    #[cfg(not(target_os = "linux"))]
+    return Err(no_ofd_locks(name));
+}
+
+/// The error outside Linux, which has no open-file-description locks.
+#[cfg(not(target_os = "linux"))]
+fn no_ofd_locks(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("segment {name}: telling whether it is in use needs Linux's OFD locks"),
+    )
+}
+
 impl<T: ShmSafe> ShmBox<T> {
     /// Creates the POSIX named segment `name` (`O_EXCL`, mode `0o600`) holding `value`.
     ///

@@ -254,7 +254,13 @@ extern "C" fn forget_in_child() {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod os {
     use super::*;
+    use crate::sys::ofd;
     use std::ffi::CStr;
+
+    /// One OFD lock call on the byte `slot`; the lock type the kernel reports back.
+    fn ofd_lock(fd: i32, cmd: i32, kind: i16, slot: u32) -> Result<i16, i32> {
+        ofd::lock(fd, cmd, kind, i64::from(slot))
+    }
 
     /// The registry's `shm_open` name.
     const REGISTRY_NAME: &CStr = c"/shmsync-liveness-v1";
@@ -390,28 +396,6 @@ mod os {
         REGISTRY_DEV.store(dev, Ordering::Relaxed);
         REGISTRY_INO.store(ino, Ordering::Relaxed);
         Some(fd)
-    }
-
-    /// One OFD lock call on the byte `slot`; the lock type the kernel reports back.
-    fn ofd_lock(fd: i32, cmd: i32, kind: i16, slot: u32) -> Result<i16, i32> {
-        let mut fl = libc::flock {
-            l_type: kind,
-            l_whence: libc::SEEK_SET as i16,
-            l_start: i64::from(slot),
-            l_len: 1,
-            l_pid: 0,
-        };
-        loop {
-            // SAFETY: `fl` is a valid flock record; OFD commands require l_pid == 0.
-            if unsafe { libc::fcntl(fd, cmd, &mut fl) } == 0 {
-                return Ok(fl.l_type);
-            }
-            match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(e) => return Err(e),
-                None => return Err(libc::EIO),
-            }
-        }
     }
 
     /// 64 random bits from the kernel, or a mix of time and PID if it has none to give.

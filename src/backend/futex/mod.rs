@@ -24,7 +24,7 @@
 mod owner;
 
 use self::owner::{Me, Patrol};
-use crate::backend::{Acquired, BackendId, RawMutex, Sealed};
+use crate::backend::{Acquired, BackendId, LockOwner, RawMutex, Sealed};
 use crate::sync::{word, AtomicU32, Deadline, MakeModel, Ordering, SpinWait, Wake, MODELLED};
 
 /// No one holds the lock.
@@ -108,6 +108,18 @@ unsafe impl RawMutex for RawFutexMutex {
         if self.word.swap(UNLOCKED, Ordering::Release) & CONTENDED != 0 {
             self.wake_one();
         }
+    }
+
+    fn owner(&self) -> Option<LockOwner> {
+        let state = self.word.load(Ordering::Relaxed);
+        if state == UNLOCKED {
+            return None;
+        }
+        let pid = self.pid.load(Ordering::Relaxed);
+        Some(LockOwner::new(
+            (pid != 0).then_some(pid),
+            owner::is_dead(state),
+        ))
     }
 }
 

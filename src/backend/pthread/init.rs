@@ -41,6 +41,11 @@ impl LazyInit {
         }
     }
 
+    /// Whether the object is initialised (Acquire: its bytes may then be read).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.state.load(Ordering::Acquire) == READY
+    }
+
     /// Returns once the object is initialised, running `init` here if this caller wins the
     /// right to do it (or takes it over from a dead process).
     ///

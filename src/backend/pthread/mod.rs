@@ -24,7 +24,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
 
-use crate::backend::{Acquired, BackendId, RawMutex, Sealed};
+use crate::backend::{Acquired, BackendId, LockOwner, RawMutex, Sealed};
 use crate::sys::time::Deadline;
 
 #[cfg(not(target_os = "linux"))]
@@ -204,6 +204,49 @@ unsafe impl RawMutex for RawPthreadMutex {
         let rc = unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
         ffi::check("pthread_mutex_unlock", rc);
     }
+
+    fn owner(&self) -> Option<LockOwner> {
+        if !self.init.is_ready() {
+            return None;
+        }
+        owner_of(self.mutex.get())
+    }
+}
+
+/// Reads who holds a glibc mutex from its first words: the lock word (`__lock`: 0 when free;
+/// for a robust mutex the owner's TID, with `FUTEX_OWNER_DIED` set by the kernel when the
+/// owner died) and the owner's TID (`__owner`, the third `int`). These are part of glibc's
+/// ABI with the kernel's robust-futex protocol and have kept their places in every glibc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn owner_of(mutex: *mut libc::pthread_mutex_t) -> Option<LockOwner> {
+    use crate::sync::native::AtomicU32;
+    use crate::sync::Ordering;
+    /// The kernel's mark on the robust futex word of a thread that died holding it
+    /// (`linux/futex.h`).
+    const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+    const _: () = assert!(core::mem::size_of::<libc::pthread_mutex_t>() >= 12);
+    let words = mutex.cast::<AtomicU32>();
+    // SAFETY: the mutex is initialised (READY was read with Acquire), 4-aligned, and at least
+    // 12 bytes long; other processes change these words only with atomic operations (the
+    // kernel and glibc), and reading them as atomics changes nothing.
+    let (lock, tid) = unsafe {
+        (
+            (*words).load(Ordering::Relaxed),
+            (*words.add(2)).load(Ordering::Relaxed),
+        )
+    };
+    if lock == 0 {
+        return None;
+    }
+    // glibc marks a mutex whose state is being repaired with INT_MAX.
+    let pid = (tid != 0 && tid < i32::MAX as u32).then_some(tid);
+    Some(LockOwner::new(pid, lock & FUTEX_OWNER_DIED != 0))
+}
+
+/// Other C libraries keep the owner where shmsync does not look: nothing can be told.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn owner_of(_mutex: *mut libc::pthread_mutex_t) -> Option<LockOwner> {
+    None
 }
 
 // SAFETY: a zero init word is `EMPTY`, "not initialised yet": the first lock in any process
