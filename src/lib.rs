@@ -113,8 +113,13 @@ mod sys;
 
 sync::with_futex! {
     pub mod futex;
+    mod semaphore;
     #[doc(inline)]
     pub use futex::{MappedShmMutexGuard, ShmCondvar, ShmMutex, ShmMutexGuard};
+    pub use semaphore::{ShmSemaphore, ShmSemaphorePermit};
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub use semaphore::__test_hooks as __semaphore_test_hooks;
 }
 sync::without_futex! {
     #[doc(inline)]
