@@ -8,6 +8,7 @@ mod anchors;
 mod contended;
 mod death;
 mod pingpong;
+mod semaphore;
 mod uncontended;
 
 use std::time::Duration;
@@ -155,6 +156,9 @@ fn main() {
     );
     if wants("uncontended") {
         uncontended::run();
+    }
+    if wants("semaphore") {
+        semaphore::run();
     }
     if wants("contended") {
         contended::run();

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::anchors::{Counter, Counters};
 use crate::{median, print_section, scale, Line, REPS};
 
-fn ns_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
+pub fn ns_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
     let start = Instant::now();
     for _ in 0..iters {
         op();

@@ -207,16 +207,29 @@ impl RawSemaphore {
     /// at a record that depends on the token so that processes spread over the table.
     #[inline]
     fn claim_record(&self, token: u32) -> Option<Held> {
-        let start = token as usize % RECORDS;
-        (0..RECORDS).map(|k| (start + k) % RECORDS).find_map(|i| {
-            let record = &self.records[i];
-            // 0 => token
-            let free = record.load(Ordering::Relaxed) == 0
-                && record
-                    .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok();
-            free.then_some(Held(i))
-        })
+        let home = token as usize % RECORDS;
+        if self.claim(home, token) {
+            return Some(Held(home));
+        }
+        self.claim_other(home, token)
+    }
+
+    #[cold]
+    fn claim_other(&self, home: usize, token: u32) -> Option<Held> {
+        (1..RECORDS)
+            .map(|k| (home + k) % RECORDS)
+            .find(|&i| self.claim(i, token))
+            .map(Held)
+    }
+
+    /// Claims record `i` if it is free: compare-exchange `0 => token`.
+    #[inline]
+    fn claim(&self, i: usize, token: u32) -> bool {
+        let record = &self.records[i];
+        record.load(Ordering::Relaxed) == 0
+            && record
+                .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Gives a record with its held bit clear back to the table.
