@@ -279,6 +279,12 @@ pub mod __test_hooks {
         sem.raw().raw_state()
     }
 
+    /// Seeds a bug for the loom models to catch, in every semaphore of the process: reclaimers
+    /// take every holder for dead, without asking the kernel.
+    pub fn seed_reclaim_live_bug(on: bool) {
+        crate::backend::semaphore::mutant::judge_all_dead(on)
+    }
+
     /// Makes record `i` name `token`; with `holding`, moves one permit from the count into it.
     pub fn forge_record(sem: &ShmSemaphore, i: usize, token: u32, holding: bool) {
         sem.raw().forge_record(i, token, holding)

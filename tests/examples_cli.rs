@@ -263,6 +263,8 @@ fn bad_values_and_impossible_settings_are_usage_errors() {
         ("reader", &["--timeout-secs", "soon"], "--timeout-secs"),
         ("reader", &["leftover"], "leftover"),
         ("crash", &["now"], "now"),
+        ("worker_pool", &["--slots", "32"], "--slots"),
+        ("worker_pool", &["--workers", "0"], "--workers"),
     ];
     for (name, args, mentions) in cases {
         assert_usage_error(name, args, mentions);

@@ -42,8 +42,9 @@ use crate::sync::{word, AtomicU32, AtomicU64, Deadline, MakeModel, Ordering, Wak
 use crate::sys::liveness::{Me, Verdict};
 
 /// How many holder records a semaphore has: at most this many permits are held as guards at
-/// once (permits taken and forgotten, or given by `release`, are not limited).
-pub(crate) const RECORDS: usize = 31;
+/// once (permits taken and forgotten, or given by `release`, are not limited). The model has
+/// 3, which is as many as its threads can use, and keeps each scan of the table short.
+pub(crate) const RECORDS: usize = if MODELLED { 3 } else { 31 };
 /// The most permits a semaphore counts; `release` beyond it panics.
 pub(crate) const MAX_PERMITS: u32 = i32::MAX as u32;
 
@@ -336,7 +337,8 @@ impl RawSemaphore {
         let mut reclaimed = 0;
         for (i, record) in self.records.iter().enumerate() {
             let owner = record.load(Ordering::Acquire);
-            if owner == 0 || judge(owner) != Verdict::Dead {
+            let dead = mutant::judges_all_dead() || judge(owner) == Verdict::Dead;
+            if owner == 0 || !dead {
                 continue;
             }
             // dead owner => me: of several reclaimers, one takes the record over.
@@ -376,5 +378,28 @@ impl RawSemaphore {
         if holding {
             self.state.fetch_add(held_bit(i).wrapping_sub(1), Ordering::AcqRel);
         }
+    }
+}
+
+/// A seeded bug for the loom models to catch (the `test-hooks` feature only): reclaimers that
+/// take every holder for dead without the kernel's word, as code that trusts the absence of
+/// evidence would.
+pub(crate) mod mutant {
+    #[cfg(feature = "test-hooks")]
+    static JUDGE_ALL_DEAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Whether reclaimers skip asking the kernel (never, without the `test-hooks` feature).
+    #[inline]
+    pub(crate) fn judges_all_dead() -> bool {
+        #[cfg(feature = "test-hooks")]
+        return JUDGE_ALL_DEAD.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "test-hooks"))]
+        false
+    }
+
+    /// Turns the seeded bug on or off for the whole process.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn judge_all_dead(on: bool) {
+        JUDGE_ALL_DEAD.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 }
