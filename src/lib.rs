@@ -4,7 +4,8 @@
 //! several processes map, and gives that memory a type: [`ShmBox<T>`] holds a `T` in an
 //! anonymous mapping shared with forked children, a POSIX named segment, or a System V
 //! segment, and [`ShmRef`] places one into memory the application already maps. [`ShmSafe`]
-//! decides at compile time what may live there.
+//! decides at compile time what may live there. On Linux, `ShmSemaphore` counts permits
+//! across processes and gives back those of a holder that dies.
 //!
 //! # Examples
 //!

@@ -36,6 +36,32 @@ pub fn median(samples: &[f64]) -> f64 {
     }
 }
 
+/// Runs `rep` (one measurement of every row, in turn) once to warm up and `REPS` times more,
+/// and gives each row of `names` its median, in `unit`.
+pub fn interleaved(
+    names: &[&str],
+    unit: &'static str,
+    mut rep: impl FnMut() -> Vec<f64>,
+) -> Vec<Line> {
+    let mut samples = vec![Vec::new(); names.len()];
+    let _warm_up = rep();
+    for _ in 0..REPS {
+        for (s, r) in samples.iter_mut().zip(rep()) {
+            s.push(r);
+        }
+    }
+    names
+        .iter()
+        .zip(&samples)
+        .map(|(name, s)| Line {
+            name: name.to_string(),
+            value: median(s),
+            unit,
+            extra: String::new(),
+        })
+        .collect()
+}
+
 /// A percentile (0..=100) of some samples, nearest rank.
 pub fn percentile(samples: &[f64], p: f64) -> f64 {
     let mut v = samples.to_vec();

@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use crate::anchors::{boxed, shared};
 use crate::uncontended::ns_per_op;
-use crate::{median, print_section, scale, Line, REPS};
+use crate::{interleaved, print_section, scale};
 
 /// A process-shared `sem_t`, as a C program sets one up.
 #[repr(C)]
@@ -38,33 +38,16 @@ pub fn run() {
         assert_eq!(rc, 0, "sem_init");
     });
     let names = ["ShmSemaphore", "sem_t pshared"];
-    let mut samples = vec![Vec::new(); names.len()];
-    for rep in 0..=REPS {
-        let results = [
+    let lines = interleaved(&names, "ns/op", || {
+        vec![
             ns_per_op(iters, || drop(black_box(shm).acquire())),
             ns_per_op(iters, || {
                 let sem = black_box(raw);
                 sem.wait();
                 sem.post();
             }),
-        ];
-        // Repetition 0 is the warm-up.
-        if rep > 0 {
-            for (s, r) in samples.iter_mut().zip(results) {
-                s.push(r);
-            }
-        }
-    }
-    let lines: Vec<Line> = names
-        .iter()
-        .zip(&samples)
-        .map(|(name, s)| Line {
-            name: name.to_string(),
-            value: median(s),
-            unit: "ns/op",
-            extra: String::new(),
-        })
-        .collect();
+        ]
+    });
     print_section(
         "Uncontended semaphore acquire + release",
         &lines,
