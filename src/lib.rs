@@ -5,7 +5,9 @@
 //! anonymous mapping shared with forked children, a POSIX named segment, or a System V
 //! segment, and [`ShmRef`] places one into memory the application already maps. [`ShmSafe`]
 //! decides at compile time what may live there, and [`ShmZeroable`] which values can be made
-//! in place at any size ([`ShmBox::new_zeroed`], [`ShmBox::open_or_create_with`], ...).
+//! in place at any size ([`ShmBox::new_zeroed`], [`ShmBox::open_or_create_with`], ...). On
+//! Linux, `ShmSemaphore` counts permits across processes and gives back those of a holder
+//! that dies.
 //!
 //! # Examples
 //!
@@ -114,8 +116,13 @@ mod sys;
 
 sync::with_futex! {
     pub mod futex;
+    mod semaphore;
     #[doc(inline)]
     pub use futex::{MappedShmMutexGuard, ShmCondvar, ShmMutex, ShmMutexGuard};
+    pub use semaphore::{ShmSemaphore, ShmSemaphorePermit};
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub use semaphore::__test_hooks as __semaphore_test_hooks;
 }
 sync::without_futex! {
     #[doc(inline)]

@@ -219,6 +219,7 @@ pub mod fingerprint {
     pub const MUTEX: u64 = 5;
     pub const CONDVAR: u64 = 6;
     pub const PRIMITIVE: u64 = 7;
+    pub const SEMAPHORE: u64 = 8;
 
     /// Starts a fingerprint of a composite of `kind`.
     pub const fn start(kind: u64) -> u64 {

@@ -265,6 +265,8 @@ fn bad_values_and_impossible_settings_are_usage_errors() {
         ("crash", &["now"], "now"),
         ("frames", &["--frames", "0"], "--frames"),
         ("frames", &["--stride", "4097"], "--stride"),
+        ("worker_pool", &["--slots", "32"], "--slots"),
+        ("worker_pool", &["--workers", "0"], "--workers"),
     ];
     for (name, args, mentions) in cases {
         assert_usage_error(name, args, mentions);

@@ -9,6 +9,7 @@ mod big;
 mod contended;
 mod death;
 mod pingpong;
+mod semaphore;
 mod uncontended;
 
 use std::time::Duration;
@@ -34,6 +35,32 @@ pub fn median(samples: &[f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// Runs `rep` (one measurement of every row, in turn) once to warm up and `REPS` times more,
+/// and gives each row of `names` its median, in `unit`.
+pub fn interleaved(
+    names: &[&str],
+    unit: &'static str,
+    mut rep: impl FnMut() -> Vec<f64>,
+) -> Vec<Line> {
+    let mut samples = vec![Vec::new(); names.len()];
+    let _warm_up = rep();
+    for _ in 0..REPS {
+        for (s, r) in samples.iter_mut().zip(rep()) {
+            s.push(r);
+        }
+    }
+    names
+        .iter()
+        .zip(&samples)
+        .map(|(name, s)| Line {
+            name: name.to_string(),
+            value: median(s),
+            unit,
+            extra: String::new(),
+        })
+        .collect()
 }
 
 /// A percentile (0..=100) of some samples, nearest rank.
@@ -156,6 +183,9 @@ fn main() {
     );
     if wants("uncontended") {
         uncontended::run();
+    }
+    if wants("semaphore") {
+        semaphore::run();
     }
     if wants("contended") {
         contended::run();

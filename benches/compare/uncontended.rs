@@ -4,9 +4,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use crate::anchors::{Counter, Counters};
-use crate::{median, print_section, scale, Line, REPS};
+use crate::{interleaved, print_section, scale};
 
-fn ns_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
+pub fn ns_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
     let start = Instant::now();
     for _ in 0..iters {
         op();
@@ -28,33 +28,16 @@ pub fn run() {
         "std::sync::Mutex",
         "parking_lot::Mutex",
     ];
-    let mut samples = vec![Vec::new(); names.len()];
-    for rep in 0..=REPS {
-        let results = [
+    let lines = interleaved(&names, "ns/op", || {
+        vec![
             ns_per_op(iters, || black_box(c.futex).incr()),
             ns_per_op(iters, || black_box(c.pthread).incr()),
             ns_per_op(iters, || black_box(c.raw_futex).incr()),
             ns_per_op(iters, || black_box(c.raw_robust).incr()),
             ns_per_op(iters, || *black_box(&std_mutex).lock().unwrap() += 1),
             ns_per_op(iters, || *black_box(&pl_mutex).lock() += 1),
-        ];
-        // Repetition 0 is the warm-up.
-        if rep > 0 {
-            for (s, r) in samples.iter_mut().zip(results) {
-                s.push(r);
-            }
-        }
-    }
-    let lines: Vec<Line> = names
-        .iter()
-        .zip(&samples)
-        .map(|(name, s)| Line {
-            name: name.to_string(),
-            value: median(s),
-            unit: "ns/op",
-            extra: String::new(),
-        })
-        .collect();
+        ]
+    });
     print_section(
         "Uncontended lock + increment + unlock",
         &lines,

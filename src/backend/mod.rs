@@ -8,6 +8,7 @@ use crate::sync::{native_only, with_futex, Deadline};
 
 with_futex! {
     pub(crate) mod futex;
+    pub(crate) mod semaphore;
     pub(crate) mod seq_condvar;
 }
 // Not under loom: its lock is the C library's, which loom cannot see into (see `shmsync::loom`).

@@ -16,7 +16,7 @@
 
 /// The real atomics and futex calls, whatever the flavour.
 pub(crate) mod native {
-    pub(crate) use core::sync::atomic::AtomicU32;
+    pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64};
 
     #[cfg(target_os = "linux")]
     pub(crate) mod word;
@@ -81,6 +81,7 @@ pub trait MakeModel {
 }
 
 impl MakeModel for native::AtomicU32 {}
+impl MakeModel for native::AtomicU64 {}
 
 /// How a wait on a shared word ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +94,7 @@ pub(crate) enum Wake {
 
 native_only! {
     pub(crate) use self::cell::{Access, DataCell};
-    pub(crate) use self::native::AtomicU32;
+    pub(crate) use self::native::{AtomicU32, AtomicU64};
 
     /// Bounded exponential back-off for spinning before sleeping: a few rounds of `pause`
     /// (2, 4, 8), then up to seven `sched_yield`s, then it says stop.
@@ -114,4 +115,4 @@ pub(crate) use self::native::word;
 #[cfg(shmsync_loom)]
 pub use self::loom::Deadline;
 #[cfg(shmsync_loom)]
-pub(crate) use self::loom::{liveness, word, Access, AtomicU32, DataCell, SpinWait};
+pub(crate) use self::loom::{liveness, word, Access, AtomicU32, AtomicU64, DataCell, SpinWait};

@@ -21,7 +21,7 @@
 //!   under its own lock before sleeping, so a wake that follows an unlock cannot be lost.
 //! - The PID word is `Relaxed` both ways: nothing but diagnostics reads it.
 
-mod owner;
+pub(crate) mod owner;
 
 use self::owner::{Me, Patrol};
 use crate::backend::{Acquired, BackendId, LockOwner, RawMutex, Sealed};

@@ -26,7 +26,7 @@ pub(super) fn is_dead_memoized(state: u32) -> bool {
 
 /// A waiter's schedule of liveness checks: sleeps of growing length between two checks of
 /// the same owner.
-pub(super) struct Patrol {
+pub(crate) struct Patrol {
     /// The sleep before the next check.
     interval: Duration,
     /// The owner bits last checked; the schedule restarts when they change.
@@ -42,7 +42,7 @@ const FIRST_CHECK: Duration = Duration::from_millis(1);
 const MAX_CHECK: Duration = Duration::from_millis(16);
 
 impl Patrol {
-    pub(super) fn new() -> Patrol {
+    pub(crate) fn new() -> Patrol {
         Patrol {
             interval: FIRST_CHECK,
             owner: 0,
@@ -52,7 +52,7 @@ impl Patrol {
 
     /// When a waiter of a lock held by `owner` should next wake up to check it, no later
     /// than `deadline`.
-    pub(super) fn next_wake(&mut self, owner: u32, deadline: Option<Deadline>) -> Option<Deadline> {
+    pub(crate) fn next_wake(&mut self, owner: u32, deadline: Option<Deadline>) -> Option<Deadline> {
         if owner != self.owner {
             *self = Patrol::new();
             self.owner = owner;
@@ -70,7 +70,7 @@ impl Patrol {
     /// Whether to check the owner now, after a wait that `timed_out` or not: when the wait
     /// timed out, or when the scheduled check has come even though the wait returned early
     /// (EINTR, a spurious or stale wake). Consumes the scheduled check.
-    pub(super) fn check_due(&mut self, timed_out: bool) -> bool {
+    pub(crate) fn check_due(&mut self, timed_out: bool) -> bool {
         let due = timed_out || self.check.map_or(true, Deadline::passed);
         if due {
             self.check = None;

@@ -84,48 +84,83 @@ impl<T> Lazy<T> {
     }
 }
 
-/// A loom `AtomicU32` that can be built in a `const`.
-pub(crate) struct AtomicU32 {
-    init: u32,
-    cell: Lazy<loom::sync::atomic::AtomicU32>,
-}
-
-const _: () = assert!(!core::mem::needs_drop::<AtomicU32>());
-
-#[allow(dead_code)]
-impl AtomicU32 {
-    pub(crate) const fn new(v: u32) -> Self {
-        AtomicU32 {
-            init: v,
-            cell: Lazy::new(),
+/// Defines a loom atomic of one width that can be built in a `const`: its loom object is
+/// made on first use, from the initial value.
+macro_rules! const_atomic {
+    ($(#[$attr:meta])* $name:ident, $int:ty, $loom:ty) => {
+        $(#[$attr])*
+        pub(crate) struct $name {
+            init: $int,
+            cell: Lazy<$loom>,
         }
-    }
-    fn get(&self) -> &loom::sync::atomic::AtomicU32 {
-        self.cell
-            .get_or_init(|| loom::sync::atomic::AtomicU32::new(self.init))
-    }
-    pub(crate) fn load(&self, o: Ordering) -> u32 {
-        self.get().load(o)
-    }
-    pub(crate) fn store(&self, v: u32, o: Ordering) {
-        self.get().store(v, o)
-    }
-    pub(crate) fn swap(&self, v: u32, o: Ordering) -> u32 {
-        self.get().swap(v, o)
-    }
-    pub(crate) fn fetch_add(&self, v: u32, o: Ordering) -> u32 {
-        self.get().fetch_add(v, o)
-    }
-    pub(crate) fn compare_exchange(
-        &self,
-        current: u32,
-        new: u32,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<u32, u32> {
-        self.get().compare_exchange(current, new, success, failure)
-    }
+
+        const _: () = assert!(!core::mem::needs_drop::<$name>());
+
+        #[allow(dead_code)]
+        impl $name {
+            pub(crate) const fn new(v: $int) -> Self {
+                $name {
+                    init: v,
+                    cell: Lazy::new(),
+                }
+            }
+            fn get(&self) -> &$loom {
+                self.cell.get_or_init(|| <$loom>::new(self.init))
+            }
+            pub(crate) fn load(&self, o: Ordering) -> $int {
+                self.get().load(o)
+            }
+            pub(crate) fn store(&self, v: $int, o: Ordering) {
+                self.get().store(v, o)
+            }
+            pub(crate) fn swap(&self, v: $int, o: Ordering) -> $int {
+                self.get().swap(v, o)
+            }
+            pub(crate) fn fetch_add(&self, v: $int, o: Ordering) -> $int {
+                self.get().fetch_add(v, o)
+            }
+            pub(crate) fn fetch_sub(&self, v: $int, o: Ordering) -> $int {
+                self.get().fetch_sub(v, o)
+            }
+            pub(crate) fn fetch_and(&self, v: $int, o: Ordering) -> $int {
+                self.get().fetch_and(v, o)
+            }
+            pub(crate) fn fetch_or(&self, v: $int, o: Ordering) -> $int {
+                self.get().fetch_or(v, o)
+            }
+            pub(crate) fn compare_exchange(
+                &self,
+                current: $int,
+                new: $int,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$int, $int> {
+                self.get().compare_exchange(current, new, success, failure)
+            }
+        }
+
+        impl crate::sync::MakeModel for $name {
+            /// Makes the loom atomic now, so that its creation happens before other threads
+            /// use it.
+            fn make_model(&self) {
+                self.get();
+            }
+        }
+    };
 }
+
+const_atomic!(
+    /// A loom `AtomicU32` that can be built in a `const`.
+    AtomicU32,
+    u32,
+    loom::sync::atomic::AtomicU32
+);
+const_atomic!(
+    /// A loom `AtomicU64` that can be built in a `const`.
+    AtomicU64,
+    u64,
+    loom::sync::atomic::AtomicU64
+);
 
 /// No spinning under loom: spinning only re-reads the word, and would multiply the states.
 pub(crate) struct SpinWait;
@@ -136,12 +171,5 @@ impl SpinWait {
     }
     pub(crate) fn spin(&mut self) -> bool {
         false
-    }
-}
-
-impl crate::sync::MakeModel for AtomicU32 {
-    /// Makes the loom atomic now, so that its creation happens before other threads use it.
-    fn make_model(&self) {
-        self.get();
     }
 }
