@@ -32,6 +32,12 @@ impl Drop for Cleanup {
     }
 }
 
+/// Waits until a child has raised `flag`.
+fn wait_raised(flag: &AtomicU32) {
+    let raised = common::wait_until(PATIENCE, || flag.load(Ordering::Acquire) == 1);
+    assert!(raised, "the child never got ready");
+}
+
 /// Forks a child that opens `name` itself, raises `ready` and waits to be killed.
 fn child_holding(name: &str, ready: &ShmBox<AtomicU32>) -> common::Child {
     common::fork(|| {
@@ -56,9 +62,7 @@ fn a_segment_is_in_use_while_a_box_of_it_lives_in_any_process() {
     assert!(segment_in_use(&name).unwrap(), "the creator's box marks it");
     let ready = ShmBox::new(AtomicU32::new(0)).unwrap();
     let child = child_holding(&name, &ready);
-    assert!(common::wait_until(PATIENCE, || ready
-        .load(Ordering::Acquire)
-        == 1));
+    wait_raised(&ready);
     drop(created);
     assert!(
         segment_in_use(&name).unwrap(),
@@ -101,9 +105,7 @@ fn a_forked_child_keeps_the_mark_of_the_box_it_inherited() {
             unsafe { libc::pause() };
         }
     });
-    assert!(common::wait_until(PATIENCE, || ready
-        .load(Ordering::Acquire)
-        == 1));
+    wait_raised(&ready);
     drop(created);
     assert!(
         segment_in_use(&name).unwrap(),
