@@ -62,11 +62,64 @@ macro_rules! latency {
     }};
 }
 
+/// A semaphore holder SIGKILLed while another process's thread is blocked in `acquire()`:
+/// the time from the kill to that `acquire()` returning with the dead holder's permit.
+fn semaphore_latency() -> Vec<f64> {
+    #[derive(shmsync::ShmSafe)]
+    #[repr(C)]
+    struct Scene {
+        held: AtomicU32,
+        sem: shmsync::ShmSemaphore,
+    }
+    let scene: &'static Scene = boxed(Scene {
+        held: AtomicU32::new(0),
+        sem: shmsync::ShmSemaphore::new(1),
+    });
+    let kills = ((KILLS as f64) * scale()).max(50.0) as usize;
+    (0..kills)
+        .map(|_| {
+            scene.held.store(0, Ordering::SeqCst);
+            let holder = fork(move || {
+                std::mem::forget(scene.sem.acquire());
+                scene.held.store(1, Ordering::SeqCst);
+                loop {
+                    // SAFETY: pause just sleeps until a signal (here: SIGKILL).
+                    unsafe { libc::pause() };
+                }
+            });
+            while scene.held.load(Ordering::SeqCst) == 0 {
+                std::hint::spin_loop();
+            }
+            let waiter = std::thread::spawn(move || {
+                let permit = scene.sem.acquire();
+                let woke = Instant::now();
+                drop(permit);
+                woke
+            });
+            // Give the waiter time to block in the kernel (a benchmark may sleep).
+            sleep(Duration::from_millis(5));
+            let killed = Instant::now();
+            // SAFETY: `holder` is our unreaped child; it stays a zombie until reaped below.
+            unsafe { libc::kill(holder, libc::SIGKILL) };
+            let woke = waiter.join().expect("waiter thread");
+            let mut status = 0;
+            // SAFETY: reaps our own child.
+            unsafe { libc::waitpid(holder, &mut status, 0) };
+            woke.saturating_duration_since(killed).as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
 pub fn run() {
     println!("\n### Owner-death detection latency (holder SIGKILLed, waiter blocked, zombie not reaped)\n");
     println!("| backend | kills | p50 | p99 | max |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, samples) in [("pthread", latency!(pthread)), ("futex", latency!(futex))] {
+    let rows = [
+        ("pthread", latency!(pthread)),
+        ("futex", latency!(futex)),
+        ("ShmSemaphore (permit back)", semaphore_latency()),
+    ];
+    for (name, samples) in rows {
         println!(
             "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
             samples.len(),
