@@ -267,6 +267,8 @@ fn bad_values_and_impossible_settings_are_usage_errors() {
         ("frames", &["--stride", "4097"], "--stride"),
         ("worker_pool", &["--slots", "32"], "--slots"),
         ("worker_pool", &["--workers", "0"], "--workers"),
+        ("fd_passing", &["--workers", "0"], "--workers"),
+        ("fd_passing", &["--join"], "--join"),
     ];
     for (name, args, mentions) in cases {
         assert_usage_error(name, args, mentions);
