@@ -270,9 +270,9 @@ fn open<T: ShmSafe>(fd: OwnedFd) -> io::Result<ShmBox<T>> {
     let mapping = map(file, len, &what)?;
     // A segment's descriptor exists outside its creator only once the value is ready: one
     // that is not was abandoned by a creator that died inside `init`.
-    let gone = || Creator::Gone;
+    let abandoned = || Creator::Unnamed;
     // SAFETY: `len` bytes, at least a header, are mapped.
-    unsafe { ShmBox::validated(mapping, len, &what, &ShmOptions::new(), gone) }
+    unsafe { ShmBox::validated(mapping, len, &what, &ShmOptions::new(), abandoned) }
 }
 
 /// How messages name a descriptor: by its memfd name where `/proc` shows it.
