@@ -338,12 +338,10 @@ fn descriptors_of_other_things_are_refused() {
     refused_without_bytes(socket.into(), ErrorKind::InvalidInput, "a socket");
     let mut ends = [0; 2];
     // SAFETY: `ends` has room for the two descriptors pipe2 returns.
-    assert_eq!(
-        unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) },
-        0
-    );
+    let rc = unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
     // SAFETY: both ends are fresh descriptors that nothing else owns.
-    let (read, _write) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    let [read, _write] = ends.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
     refused_without_bytes(read, ErrorKind::InvalidInput, "a pipe");
     let dir = std::fs::File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
     refused_without_bytes(dir.into(), ErrorKind::InvalidInput, "a directory");
