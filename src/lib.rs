@@ -97,7 +97,7 @@
 //!   the value's bytes where they can be checked (a `bool` or `char` holding a value it cannot
 //!   take is `InvalidData`; see [`ShmSafe::BIT_PATTERNS`]), but a writer that stores an invalid
 //!   value later, corrupts a pthread mutex's internals, or truncates the segment (the next
-//!   access faults with SIGBUS) can break the others. That is why opening refuses segments
+//!   access faults with SIGBUS; memfd segments are sealed against this) can break the others. That is why opening refuses segments
 //!   owned (or, for System V, created) by other users unless [`ShmOptions::trust_owner`] says
 //!   otherwise, refuses segments that their group or other users may write unless
 //!   [`ShmOptions::allow_group_or_other_write`] says otherwise, and why the default mode is
