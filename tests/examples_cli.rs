@@ -387,3 +387,19 @@ fn frames_passes_a_64_mib_pool_made_in_place_in_a_debug_build_too() {
     let verdict = out.stdout.lines().last().unwrap_or_default();
     assert!(verdict.starts_with("OK: 40 frames"), "{}", out.stdout);
 }
+
+#[test]
+fn fd_passing_counts_exactly_in_workers_that_received_the_descriptor() {
+    let mut command = example("fd_passing");
+    command.args(["--workers", "2", "--iterations", "5000"]);
+    let out = run(command, "fd_passing");
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    let received = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("received descriptor"));
+    assert_eq!(received.count(), 2, "{}", out.stdout);
+    let verdict = out.stdout.lines().last().unwrap_or_default();
+    assert!(verdict.starts_with("OK: 3 processes"), "{}", out.stdout);
+    assert!(verdict.contains("counted 15000"), "{}", out.stdout);
+}
