@@ -22,7 +22,7 @@ use super::fill::{Fill, InPlace, Moved};
 use super::header::{Creator, Geometry, HEADER_SIZE};
 use super::map::Mapping;
 use super::{check_segment_align, segments_supported, ShmBox, ShmOptions};
-use crate::sys::error::{invalid_data, invalid_input, last_os_error, with_context};
+use crate::sys::error::{invalid_data, invalid_input, with_context};
 use crate::{ShmSafe, ShmZeroable};
 
 /// What every segment's memfd name starts with: `/proc/<pid>/fd/<n>` of a descriptor reads
@@ -208,23 +208,26 @@ fn memfd_name(label: &str) -> io::Result<CString> {
 /// it keeps `vm.memfd_noexec` from refusing the call and seals the file against `exec`.
 fn memfd_create(name: &CString, what: &str) -> io::Result<File> {
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-    for flags in [flags | libc::MFD_NOEXEC_SEAL, flags] {
-        // SAFETY: `name` is NUL-terminated and outlives the call.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
-        if fd >= 0 {
-            // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-            return Ok(unsafe { File::from_raw_fd(fd) });
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINVAL) {
-            return Err(with_context(err, format_args!("{what}: memfd_create")));
-        }
+    match memfd_create_raw(name, flags | libc::MFD_NOEXEC_SEAL) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => memfd_create_raw(name, flags),
+        made => made,
     }
-    Err(last_os_error(format_args!("{what}: memfd_create")))
+    .map_err(|e| with_context(e, format_args!("{what}: memfd_create")))
+}
+
+/// One `memfd_create` call.
+fn memfd_create_raw(name: &CString, flags: libc::c_uint) -> io::Result<File> {
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
 }
 
 /// `fcntl(fd, cmd, arg)` for the integer commands (`F_ADD_SEALS`, `F_GET_SEALS`, `F_GETFL`).
-fn fcntl(file: &File, cmd: i32, arg: i32) -> Result<i32, io::Error> {
+fn fcntl(file: &File, cmd: i32, arg: i32) -> io::Result<i32> {
     // SAFETY: these commands take an integer argument and touch no memory.
     let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, arg) };
     if rc < 0 {
