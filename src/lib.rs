@@ -2,8 +2,10 @@
 //!
 //! `shmsync` puts a [`ShmMutex`] and a [`ShmCondvar`] with `std::sync`'s API into memory that
 //! several processes map, and gives that memory a type: [`ShmBox<T>`] holds a `T` in an
-//! anonymous mapping shared with forked children, a POSIX named segment, or a System V
-//! segment, and [`ShmRef`] places one into memory the application already maps. [`ShmSafe`]
+//! anonymous mapping shared with forked children, a POSIX named segment, a System V
+//! segment, or a memfd whose descriptor is passed to other processes
+//! ([`ShmBox::memfd_create`], [`ShmBox::from_fd`]), and [`ShmRef`] places one into memory the
+//! application already maps. [`ShmSafe`]
 //! decides at compile time what may live there, and [`ShmZeroable`] which values can be made
 //! in place at any size ([`ShmBox::new_zeroed`], [`ShmBox::open_or_create_with`], ...). On
 //! Linux, `ShmSemaphore` counts permits across processes and gives back those of a holder
@@ -95,7 +97,7 @@
 //!   the value's bytes where they can be checked (a `bool` or `char` holding a value it cannot
 //!   take is `InvalidData`; see [`ShmSafe::BIT_PATTERNS`]), but a writer that stores an invalid
 //!   value later, corrupts a pthread mutex's internals, or truncates the segment (the next
-//!   access faults with SIGBUS) can break the others. That is why opening refuses segments
+//!   access faults with SIGBUS; memfd segments are sealed against this) can break the others. That is why opening refuses segments
 //!   owned (or, for System V, created) by other users unless [`ShmOptions::trust_owner`] says
 //!   otherwise, refuses segments that their group or other users may write unless
 //!   [`ShmOptions::allow_group_or_other_write`] says otherwise, and why the default mode is

@@ -1,7 +1,8 @@
 //! Big values made in place, in the debug profile: a 256 MiB frame and a million mutexes
-//! through every `_zeroed` and `_with` entry point, each used across a fork (the child locks
-//! and writes, the parent sees it), with no stack overflow and no page of the value touched
-//! at creation (checked with `mincore`, which counts the resident pages of a mapping).
+//! through every `_zeroed` and `_with` entry point (anonymous, POSIX, System V, memfd,
+//! placed), each used across a fork (the child locks and writes, the parent sees it), with
+//! no stack overflow and no page of the value touched at creation (checked with `mincore`,
+//! which counts the resident pages of a mapping).
 
 mod common;
 mod region_util;
@@ -231,6 +232,18 @@ fn sysv<T: Shared>() {
     shared_across_fork(&*again.unwrap(), true, false, "sysv_open_or_create_with");
 }
 
+/// The memfd entry points; each value is also opened again from its descriptor, as a
+/// process that received it would.
+fn memfd<T: Shared>() {
+    let zeroed = ShmBox::<T>::memfd_create_zeroed("big-zeroed").unwrap();
+    shared_across_fork(&*zeroed, false, false, "memfd_create_zeroed");
+    let with = ShmBox::<T>::memfd_create_with("big-with", T::mark).unwrap();
+    let fd = with.memfd().unwrap().try_clone_to_owned().unwrap();
+    drop(with);
+    let reopened = ShmBox::<T>::from_fd(fd).unwrap();
+    shared_across_fork(&*reopened, true, false, "memfd_create_with, then from_fd");
+}
+
 /// A shared file mapping (a memfd) of `len` bytes, first filled with garbage so that the
 /// placements must zero it.
 fn shared_map(len: usize) -> memmap2::MmapMut {
@@ -270,6 +283,7 @@ fn every_entry_point<T: Shared>() {
     anonymous::<T>();
     posix::<T>();
     sysv::<T>();
+    memfd::<T>();
     placed::<T>();
 }
 

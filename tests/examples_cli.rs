@@ -267,6 +267,8 @@ fn bad_values_and_impossible_settings_are_usage_errors() {
         ("frames", &["--stride", "4097"], "--stride"),
         ("worker_pool", &["--slots", "32"], "--slots"),
         ("worker_pool", &["--workers", "0"], "--workers"),
+        ("fd_passing", &["--workers", "0"], "--workers"),
+        ("fd_passing", &["--join"], "--join"),
     ];
     for (name, args, mentions) in cases {
         assert_usage_error(name, args, mentions);
@@ -384,4 +386,20 @@ fn frames_passes_a_64_mib_pool_made_in_place_in_a_debug_build_too() {
     assert!(out.stdout.contains("64 MiB pool"), "{}", out.stdout);
     let verdict = out.stdout.lines().last().unwrap_or_default();
     assert!(verdict.starts_with("OK: 40 frames"), "{}", out.stdout);
+}
+
+#[test]
+fn fd_passing_counts_exactly_in_workers_that_received_the_descriptor() {
+    let mut command = example("fd_passing");
+    command.args(["--workers", "2", "--iterations", "5000"]);
+    let out = run(command, "fd_passing");
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    let received = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("received descriptor"));
+    assert_eq!(received.count(), 2, "{}", out.stdout);
+    let verdict = out.stdout.lines().last().unwrap_or_default();
+    assert!(verdict.starts_with("OK: 3 processes"), "{}", out.stdout);
+    assert!(verdict.contains("counted 15000"), "{}", out.stdout);
 }

@@ -1,5 +1,5 @@
-//! Creating big shared values: `new_zeroed`/`create_zeroed`/`sysv_create_zeroed`, which
-//! touch none of the value's pages, against `ShmBox::new` of a zeroed array of the same size,
+//! Creating big shared values: `new_zeroed`/`create_zeroed`/`sysv_create_zeroed`/
+//! `memfd_create_zeroed`, which touch none of the value's pages, against `ShmBox::new` of a zeroed array of the same size,
 //! which builds the value and copies it in (every page written).
 
 use std::hint::black_box;
@@ -19,8 +19,8 @@ fn time_us<B>(make: impl FnOnce() -> B) -> f64 {
 }
 
 /// One repetition of every row for a `[u8; N]`: new_zeroed, create_zeroed,
-/// sysv_create_zeroed, new.
-fn repetition<const N: usize>(name: &str) -> [f64; 4] {
+/// sysv_create_zeroed, memfd_create_zeroed, new.
+fn repetition<const N: usize>(name: &str) -> [f64; 5] {
     let zeroed = time_us(|| ShmBox::<[u8; N]>::new_zeroed().expect("mmap"));
     let posix = time_us(|| ShmBox::<[u8; N]>::create_zeroed(name).expect("shm_open"));
     shmsync::unlink(name).expect("unlink");
@@ -38,15 +38,16 @@ fn repetition<const N: usize>(name: &str) -> [f64; 4] {
             std::ptr::null_mut(),
         )
     };
+    let memfd = time_us(|| ShmBox::<[u8; N]>::memfd_create_zeroed("bench").expect("memfd"));
     let moved = time_us(|| ShmBox::new([0u8; N]).expect("mmap"));
-    [zeroed, posix, sysv, moved]
+    [zeroed, posix, sysv, memfd, moved]
 }
 
 /// Every row for one size, `label` naming it.
 fn size<const N: usize>(label: &str, lines: &mut Vec<Line>, ratios: &mut Vec<(String, String)>) {
     let name = format!("/shmsync-bench-big-{}", std::process::id());
     let _warm = repetition::<N>(&name);
-    let mut samples: [Vec<f64>; 4] = Default::default();
+    let mut samples: [Vec<f64>; 5] = Default::default();
     for _ in 0..REPS {
         for (row, t) in samples.iter_mut().zip(repetition::<N>(&name)) {
             row.push(t);
@@ -56,6 +57,7 @@ fn size<const N: usize>(label: &str, lines: &mut Vec<Line>, ratios: &mut Vec<(St
         "new_zeroed",
         "create_zeroed",
         "sysv_create_zeroed",
+        "memfd_create_zeroed",
         "new([0; N])",
     ];
     for (row, s) in rows.iter().zip(&samples) {
@@ -67,8 +69,8 @@ fn size<const N: usize>(label: &str, lines: &mut Vec<Line>, ratios: &mut Vec<(St
         });
     }
     // How many times longer the copy takes than each in-place creation.
-    for row in &rows[..3] {
-        ratios.push((format!("{label} {}", rows[3]), format!("{label} {row}")));
+    for row in &rows[..4] {
+        ratios.push((format!("{label} {}", rows[4]), format!("{label} {row}")));
     }
 }
 

@@ -186,6 +186,9 @@ pub(crate) enum Creator {
     Gone,
     /// The creator gave up and removed the name (or key): new openers will not find it.
     Withdrawn,
+    /// The creator is gone, and the segment has no name to remove (a memfd): it goes away
+    /// with its last descriptor.
+    Unnamed,
     /// This kind of memory cannot tell (a region the application maps itself).
     Unknown,
 }
@@ -269,15 +272,17 @@ fn abandoned(what: &str, observed: u32, verdict: Creator) -> io::Error {
             format!("{what}: its creator gave up and removed it before it was initialised"),
         );
     }
+    let advice = match verdict {
+        Creator::Unnamed => "no process will finish it",
+        _ => "unlink it and create it again",
+    };
     if observed == EMPTY {
         return invalid_data(format!(
-            "{what}: not initialised: its creator died before writing the header; unlink it \
-             and create it again"
+            "{what}: not initialised: its creator died before writing the header; {advice}"
         ));
     }
     invalid_data(format!(
-        "{what}: its creator died or gave up while initialising it; unlink it and create it \
-         again"
+        "{what}: its creator died or gave up while initialising it; {advice}"
     ))
 }
 

@@ -16,6 +16,12 @@ pub(crate) enum Mapping {
         map: memmap2::MmapRaw,
         _holder: std::fs::File,
     },
+    /// A memfd mapped `MAP_SHARED`, and the memfd itself: handed out by `ShmBox::memfd`, and
+    /// closed with the mapping (leaked with it when the mapping must stay).
+    Memfd {
+        map: memmap2::MmapRaw,
+        file: std::fs::File,
+    },
     /// A System V segment of `len` bytes attached with `shmat`.
     Sysv {
         ptr: NonNull<u8>,
@@ -85,7 +91,7 @@ impl Mapping {
         match self {
             Mapping::Anonymous { ptr, .. } | Mapping::Sysv { ptr, .. } => ptr.as_ptr(),
             Mapping::Heap { ptr, .. } => ptr.as_ptr(),
-            Mapping::File { map, .. } => map.as_mut_ptr(),
+            Mapping::File { map, .. } | Mapping::Memfd { map, .. } => map.as_mut_ptr(),
         }
     }
 
@@ -97,11 +103,20 @@ impl Mapping {
         }
     }
 
+    /// The memfd, for a box made by the `memfd_` functions or `from_fd`.
+    pub(crate) fn memfd(&self) -> Option<&std::fs::File> {
+        match self {
+            Mapping::Memfd { file, .. } => Some(file),
+            _ => None,
+        }
+    }
+
     /// What kind of memory this is, for `Debug`.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Mapping::Anonymous { .. } => "anonymous",
             Mapping::File { .. } => "posix",
+            Mapping::Memfd { .. } => "memfd",
             Mapping::Sysv { .. } => "sysv",
             Mapping::Heap { .. } => "heap",
         }
@@ -115,7 +130,9 @@ impl Mapping {
             Mapping::Anonymous { ptr, len } | Mapping::Sysv { ptr, len, .. } => {
                 (ptr.as_ptr() as usize, *len)
             }
-            Mapping::File { map, .. } => (map.as_mut_ptr() as usize, map.len()),
+            Mapping::File { map, .. } | Mapping::Memfd { map, .. } => {
+                (map.as_mut_ptr() as usize, map.len())
+            }
             Mapping::Heap { ptr, layout } => (ptr.as_ptr() as usize, layout.size()),
         }
     }
@@ -136,7 +153,7 @@ impl Drop for Mapping {
                 let rc = unsafe { libc::shmdt(ptr.as_ptr().cast()) };
                 debug_assert_eq!(rc, 0, "shmdt failed");
             }
-            Mapping::File { .. } => {}
+            Mapping::File { .. } | Mapping::Memfd { .. } => {}
             Mapping::Heap { ptr, layout } => {
                 // SAFETY: allocated by `heap` with this layout; no reference into it
                 // outlives the owning `ShmBox`.

@@ -1,5 +1,6 @@
 //! Shared memory that holds a value: anonymous (shared with children forked later), POSIX
-//! named, System V, and placement into memory the application already maps.
+//! named, System V, memfd (passed on as a file descriptor), and placement into memory the
+//! application already maps.
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -14,6 +15,8 @@ mod header;
 mod in_place;
 mod inspect;
 mod map;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod memfd;
 mod named;
 mod options;
 mod place;
@@ -45,8 +48,12 @@ use map::Mapping;
 ///   [`sysv_open_or_create`](Self::sysv_open_or_create), [`sysv_attach`](Self::sysv_attach),
 ///   [`sysv_remove`](Self::sysv_remove): System V
 ///   segments (`shmget`, `shmat`, `shmctl(IPC_RMID)`).
+/// - [`memfd_create`](Self::memfd_create), [`from_fd`](Self::from_fd),
+///   [`memfd`](Self::memfd): memfd segments (Linux), sealed at their size and passed to
+///   other processes as a file descriptor (`SCM_RIGHTS`, or inherited); nothing to unlink.
 /// - [`new_zeroed`](Self::new_zeroed), [`create_zeroed`](Self::create_zeroed),
-///   [`new_with`](Self::new_with), [`open_or_create_with`](Self::open_or_create_with) and
+///   [`new_with`](Self::new_with), [`open_or_create_with`](Self::open_or_create_with),
+///   [`memfd_create_zeroed`](Self::memfd_create_zeroed) and
 ///   the other `_zeroed` and `_with` functions make a [`ShmZeroable`](crate::ShmZeroable) value
 ///   of any size in place, on the zeroed fresh memory: nothing is built on the stack and no
 ///   page of the value is touched.
