@@ -44,7 +44,7 @@
 //! | owner death detected | by waiters asking the kernel whether the owner's liveness lock is gone (within 16 ms) | by the kernel's robust list at exit (immediately) |
 //! | processes in different PID namespaces, without `/proc`, behind `hidepid` | supported | supported |
 //! | a holder that `exec`s | dead (poison) | dead if it locked on its main thread |
-//! | interoperates with C code that uses the same mutex | no | no: the lazily initialised layout is shmsync's |
+//! | interoperates with C code that uses the same mutex | no | not `ShmMutex` (its lazily initialised layout is shmsync's); [`interop::CMutex`] is a C `pthread_mutex_t` in C's layout, and [`interop::ForeignSegment`] maps C programs' segments |
 //!
 //! Pick `futex` for speed and size; pick `pthread` when the immediate, kernel-driven
 //! owner-death notice matters more than speed. Neither backend ever hands a lock to another
@@ -130,6 +130,7 @@ sync::without_futex! {
 }
 sync::native_only! {
     pub mod pthread;
+    pub mod interop;
 }
 
 #[cfg(shmsync_loom)]

@@ -10,6 +10,10 @@ use std::io;
 use crate::{BitPatterns, ShmSafe};
 
 mod fill;
+crate::sync::native_only! {
+    mod foreign;
+    pub use foreign::ForeignSegment;
+}
 mod header;
 mod in_place;
 mod inspect;
