@@ -157,10 +157,10 @@ fn an_inconsistent_guard_dropped_unmarked_makes_the_mutex_not_recoverable() {
     assert!(m.lock().unwrap().is_ok());
 }
 
-#[test]
-fn a_dead_holder_of_a_stalled_mutex_gives_would_block_never_a_hang() {
+/// A mutex that is not robust stays locked by its dead holder: timed attempts time out.
+fn a_dead_stalled_holder_gives_would_block(opts: CMutexOptions) {
     let (seg, _rm) = private_segment();
-    let m = init_shared(&seg, CMutexOptions::new().robust(false));
+    let m = init_shared(&seg, opts.robust(false));
     kill_a_holder(&seg, m);
     for _ in 0..3 {
         let attempt = m.try_lock_for(Duration::from_millis(20)).unwrap();
@@ -170,6 +170,36 @@ fn a_dead_holder_of_a_stalled_mutex_gives_would_block_never_a_hang() {
         m.try_lock().unwrap(),
         Err(TryLockError::WouldBlock)
     ));
+}
+
+#[test]
+fn a_dead_holder_of_a_stalled_mutex_gives_would_block_never_a_hang() {
+    a_dead_stalled_holder_gives_would_block(CMutexOptions::new());
+}
+
+// With priority inheritance the kernel arbitrates the lock, and a dead owner it cannot find
+// makes glibc sleep out the timeout instead of failing.
+#[test]
+fn a_dead_holder_of_a_stalled_priority_inheritance_mutex_gives_would_block() {
+    a_dead_stalled_holder_gives_would_block(CMutexOptions::new().prio_inherit(true));
+}
+
+// glibc keeps the holder's thread id in the lock word of a priority-inheritance mutex (the
+// kernel needs it to boost the holder), and 1 in that of a normal one.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn prio_inherit_sets_up_a_priority_inheritance_mutex() {
+    let (seg, _rm) = private_segment();
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() } as u32;
+    for (pi, expected) in [(false, 1), (true, tid)] {
+        let opts = CMutexOptions::new().robust(false).prio_inherit(pi);
+        let m = init_shared(&seg, opts);
+        let guard = m.lock().unwrap().unwrap();
+        let word: &AtomicU32 = seg.get(0).unwrap();
+        assert_eq!(word.load(Ordering::SeqCst), expected, "prio_inherit({pi})");
+        drop(guard);
+    }
 }
 
 #[test]
