@@ -5,14 +5,15 @@
 //! reverse; a dead C holder of a mutex that is not robust gives `WouldBlock`. The recovery
 //! times are printed (`--nocapture`), never asserted.
 
+mod c_build;
 mod common;
 mod region_util;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{OnceLock, TryLockError};
+use std::sync::TryLockError;
 use std::time::Duration;
 
 use common::{role, wait_spawned, wait_until, CHILD_DEADLINE, ROLE_VAR};
@@ -34,32 +35,8 @@ const COUNT_VAR: &str = "SHMSYNC_TEST_C_COUNT";
 const ROUNDS: usize = 5;
 
 /// The C example `name` (`examples/c/<name>.c`), compiled once per test run.
-fn c_program(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    let (writer, reader) = BUILT.get_or_init(|| (compile("writer"), compile("reader")));
-    match name {
-        "writer" => writer.clone(),
-        "reader" => reader.clone(),
-        other => panic!("no C example {other}"),
-    }
-}
-
-fn compile(name: &str) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/c/{name}.c"));
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-examples");
-    std::fs::create_dir_all(&dir).expect("create the C build directory");
-    let out = dir.join(name);
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
-    let status = Command::new(&cc)
-        .args([
-            "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o",
-        ])
-        .arg(&out)
-        .arg(&source)
-        .status()
-        .unwrap_or_else(|e| panic!("running the C compiler {cc:?} (set CC to another): {e}"));
-    assert!(status.success(), "{cc} failed on {}", source.display());
-    out
+fn c_program(name: &str) -> PathBuf {
+    c_build::program(&format!("examples/c/{name}.c"), &[])
 }
 
 /// A fresh ftok path with its key, and the segment removed at the end.
