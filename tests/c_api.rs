@@ -11,10 +11,8 @@ mod common;
 #[path = "../examples/shared/board.rs"]
 mod board;
 #[path = "../examples/shared/cli.rs"]
-#[allow(dead_code)]
 mod cli;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -74,15 +72,7 @@ struct Running {
 impl Running {
     fn start(mut cmd: Command) -> Running {
         let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = c_build::lines_of(&mut child);
         Running {
             child,
             lines,
@@ -229,10 +219,8 @@ fn open(name: &BoardName) -> *mut shmsync_board {
     let cname = std::ffi::CString::new(name.0.as_str()).unwrap();
     let mut board = std::ptr::null_mut();
     // SAFETY: `cname` is a C string; `board` is writable.
-    assert_eq!(
-        unsafe { shmsync_board_open(cname.as_ptr(), &mut board) },
-        SHMSYNC_OK
-    );
+    let rc = unsafe { shmsync_board_open(cname.as_ptr(), &mut board) };
+    assert_eq!(rc, SHMSYNC_OK);
     board
 }
 

@@ -9,7 +9,6 @@ mod c_build;
 mod common;
 mod region_util;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -121,20 +120,6 @@ fn piped(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::piped()).spawn().expect("spawn")
 }
 
-/// The lines a child prints, read on a thread so that a wait can have a deadline.
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    lines
-}
-
 /// Waits for a line containing `marker` (a Rust child's marker follows libtest's
 /// "test NAME ... " on the same line); panics at the children's deadline.
 fn wait_for_line(lines: &mpsc::Receiver<String>, marker: &str) -> String {
@@ -201,10 +186,8 @@ fn monotonic_ns() -> i64 {
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec.
-    assert_eq!(
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) },
-        0
-    );
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0);
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
@@ -291,7 +274,7 @@ fn a_killed_c_holder_is_poison_for_rust_and_repaired() {
     let mut micros = Vec::new();
     for round in 0..ROUNDS {
         let mut holder = Holder(seg.spawn_c_writer(&["-n", "1", "-H"]));
-        let lines = lines_of(&mut holder.0);
+        let lines = c_build::lines_of(&mut holder.0);
         wait_for_line(&lines, "holding");
         let (tid_send, tid) = mpsc::channel();
         std::thread::scope(|s| {
@@ -329,9 +312,9 @@ fn a_killed_rust_holder_is_poison_for_c_and_repaired() {
     let mut micros = Vec::new();
     for round in 0..ROUNDS {
         let mut holder = Holder(spawn_rust(test, "rust-holder", seg.path(), 0));
-        wait_for_line(&lines_of(&mut holder.0), "holding");
+        wait_for_line(&c_build::lines_of(&mut holder.0), "holding");
         let mut c_writer = seg.spawn_c_writer(&["-n", "1"]);
-        let lines = lines_of(&mut c_writer);
+        let lines = c_build::lines_of(&mut c_writer);
         let syscall = format!("/proc/{}/syscall", c_writer.id());
         assert!(wait_until(CHILD_DEADLINE, || in_futex_wait(&syscall)));
         let killed_at = monotonic_ns();
@@ -363,7 +346,7 @@ fn a_killed_rust_holder_is_poison_for_c_and_repaired() {
 fn a_dead_c_holder_of_a_stalled_mutex_gives_would_block() {
     let seg = Segment::new("c-stalled");
     let mut holder = Holder(seg.spawn_c_writer(&["-n", "2", "-s", "-H"]));
-    wait_for_line(&lines_of(&mut holder.0), "holding");
+    wait_for_line(&c_build::lines_of(&mut holder.0), "holding");
     kill9(&mut holder.0);
     let view = seg.join();
     let m = shared(&view);

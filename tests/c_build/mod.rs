@@ -3,9 +3,10 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::process::{Child, Command};
+use std::sync::{mpsc, Mutex};
 
 /// The libraries a static Rust library needs on Linux (`rustc --print native-static-libs`).
 pub const RUST_STATIC_LIBS: &[&str] = &["-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"];
@@ -52,4 +53,19 @@ fn compile(source: &str, args: &[&str]) -> PathBuf {
         .unwrap_or_else(|e| panic!("running the C compiler {cc:?} (set CC to another): {e}"));
     assert!(status.success(), "{cc} failed on {source}");
     out
+}
+
+/// The lines a child prints on its piped stdout, read on a thread so that a wait for one
+/// can have a deadline.
+pub fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
 }
