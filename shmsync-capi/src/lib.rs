@@ -208,7 +208,7 @@ pub static SHMSYNC_ABI: shmsync_abi = shmsync_abi {
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 pub struct shmsync_board {
     /// The guard while locked. Declared first, so it drops before the mapping it borrows.
     guard: Option<ShmMutexGuard<'static, shmsync_message>>,
@@ -277,7 +277,7 @@ fn empty() -> Board {
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_board_open(
     name: *const c_char,
@@ -311,7 +311,7 @@ pub unsafe extern "C" fn shmsync_board_open(
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_board_close(board: *mut shmsync_board) {
     if !board.is_null() {
@@ -331,7 +331,7 @@ pub unsafe extern "C" fn shmsync_board_close(board: *mut shmsync_board) {
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_unlink(name: *const c_char) -> c_int {
     // SAFETY: `name` is null or NUL-terminated (caller's contract).
@@ -367,7 +367,7 @@ unsafe fn handle<'a>(board: *mut shmsync_board) -> Option<&'a mut shmsync_board>
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_board_lock(board: *mut shmsync_board, timeout_ns: i64) -> c_int {
     // SAFETY: null or live and unshared (caller's contract).
@@ -411,7 +411,7 @@ fn poisoned(was_poisoned: bool) -> c_int {
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_board_unlock(board: *mut shmsync_board) -> c_int {
     // SAFETY: null or live and unshared (caller's contract).
@@ -433,7 +433,7 @@ pub unsafe extern "C" fn shmsync_board_unlock(board: *mut shmsync_board) -> c_in
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_board_message(board: *mut shmsync_board) -> *mut shmsync_message {
     // SAFETY: null or live and unshared (caller's contract).
@@ -452,7 +452,7 @@ pub unsafe extern "C" fn shmsync_board_message(board: *mut shmsync_board) -> *mu
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_board_clear_poison(board: *mut shmsync_board) -> c_int {
     // SAFETY: null or live and unshared (caller's contract).
@@ -567,7 +567,7 @@ pub unsafe extern "C" fn shmsync_board_notify_one(board: *mut shmsync_board) -> 
 ///
 /// # Examples
 ///
-/// See the [crate](crate) docs.
+/// See the [crate] docs.
 #[no_mangle]
 pub unsafe extern "C" fn shmsync_board_notify_all(board: *mut shmsync_board) -> c_int {
     // SAFETY: null or live and unshared (caller's contract).
