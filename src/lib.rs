@@ -46,7 +46,7 @@
 //! | owner death detected | by waiters asking the kernel whether the owner's liveness lock is gone (within 16 ms) | by the kernel's robust list at exit (immediately) |
 //! | processes in different PID namespaces, without `/proc`, behind `hidepid` | supported | supported |
 //! | a holder that `exec`s | dead (poison) | dead if it locked on its main thread |
-//! | interoperates with C code that uses the same mutex | no | no: the lazily initialised layout is shmsync's |
+//! | interoperates with C programs | yes, through the C API (the `shmsync-capi` crate and `include/shmsync.h`): C processes lock, wait and notify the same primitives with the same poisoning and CLOCK_MONOTONIC timeouts | yes, with a C program's own `pthread_mutex_t`: [`interop::CMutex`] has C's layout (robust or not, `PTHREAD_PRIO_INHERIT`), and [`interop::ForeignSegment`] maps C programs' segments; `ShmMutex` itself keeps shmsync's layout |
 //!
 //! Pick `futex` for speed and size; pick `pthread` when the immediate, kernel-driven
 //! owner-death notice matters more than speed. Neither backend ever hands a lock to another
@@ -132,6 +132,7 @@ sync::without_futex! {
 }
 sync::native_only! {
     pub mod pthread;
+    pub mod interop;
 }
 
 #[cfg(shmsync_loom)]

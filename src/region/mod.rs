@@ -11,6 +11,10 @@ use std::io;
 use crate::{BitPatterns, ShmSafe};
 
 mod fill;
+crate::sync::native_only! {
+    mod foreign;
+    pub use foreign::ForeignSegment;
+}
 mod header;
 mod in_place;
 mod inspect;

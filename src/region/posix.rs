@@ -53,7 +53,12 @@ fn mode_arg(mode: u32) -> libc::mode_t {
 
 /// `shm_open`; `Ok(None)` when `O_CREAT | O_EXCL` finds the name taken or a plain open finds
 /// it missing, so that `open_or_create` can retry.
-fn shm_open(cname: &CString, flags: i32, mode: u32, what: &str) -> io::Result<Option<File>> {
+pub(super) fn shm_open(
+    cname: &CString,
+    flags: i32,
+    mode: u32,
+    what: &str,
+) -> io::Result<Option<File>> {
     // SAFETY: `cname` is a NUL-terminated string that outlives the call.
     let fd = unsafe { libc::shm_open(cname.as_ptr(), flags, mode_arg(mode)) };
     if fd >= 0 {
@@ -198,7 +203,7 @@ fn size_and_map(file: &File, mode: u32, total: usize, what: &str) -> io::Result<
 
 /// Maps `len` bytes of `file`, keeping a descriptor of its open file description (and so
 /// the in-use mark of [`hold`]) for as long as the mapping lives.
-fn map(file: &File, len: usize, what: &str) -> io::Result<Mapping> {
+pub(super) fn map(file: &File, len: usize, what: &str) -> io::Result<Mapping> {
     let with = |e| crate::sys::error::with_context(e, format_args!("{what}: mmap"));
     let map = memmap2::MmapOptions::new()
         .len(len)
@@ -390,7 +395,7 @@ fn checked_len(file: &File, opts: &ShmOptions, what: &str) -> io::Result<usize> 
 
 /// The segment's size, after checking that its owner is trusted and that no one else may
 /// write it (unless the options say otherwise).
-fn owned_size(file: &File, opts: &ShmOptions, what: &str) -> io::Result<u64> {
+pub(super) fn owned_size(file: &File, opts: &ShmOptions, what: &str) -> io::Result<u64> {
     let meta = file
         .metadata()
         .map_err(|e| crate::sys::error::with_context(e, format_args!("{what}: fstat")))?;

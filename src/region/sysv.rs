@@ -74,7 +74,7 @@ impl SysvKey {
         }
     }
 
-    fn describe(self) -> String {
+    pub(super) fn describe(self) -> String {
         match self {
             SysvKey::Private => "System V segment IPC_PRIVATE".to_string(),
             SysvKey::Key(k) => format!("System V segment key 0x{k:08x}"),
@@ -84,7 +84,7 @@ impl SysvKey {
 
 /// `shmget`; `Ok(None)` when exclusive creation finds the key taken or a lookup finds it
 /// missing.
-fn shmget(key: SysvKey, size: usize, flags: i32, what: &str) -> io::Result<Option<i32>> {
+pub(super) fn shmget(key: SysvKey, size: usize, flags: i32, what: &str) -> io::Result<Option<i32>> {
     // SAFETY: shmget only reads its integer arguments.
     let id = unsafe { libc::shmget(key.key_t(), size, flags) };
     if id >= 0 {
@@ -98,7 +98,7 @@ fn shmget(key: SysvKey, size: usize, flags: i32, what: &str) -> io::Result<Optio
     }
 }
 
-fn shmat(id: i32, len: usize, what: &str) -> io::Result<Mapping> {
+pub(super) fn shmat(id: i32, len: usize, what: &str) -> io::Result<Mapping> {
     // SAFETY: attaching at an address of the kernel's choosing touches no existing memory.
     let ptr = unsafe { libc::shmat(id, core::ptr::null(), 0) };
     if ptr as isize == -1 {
@@ -230,10 +230,21 @@ fn attach_checked<T: ShmSafe>(opts: &ShmOptions, id: i32, what: &str) -> io::Res
     unsafe { ShmBox::validated(mapping, len, what, opts, || creator_of(id)) }
 }
 
+/// The segment's size, at least a header's, as [`checked_size`] finds it.
+fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
+    let len = checked_size(opts, id, what)?;
+    if len < HEADER_SIZE {
+        return Err(invalid_data(format!(
+            "{what}: {len} bytes, too small for a {HEADER_SIZE}-byte header"
+        )));
+    }
+    Ok(len)
+}
+
 /// The segment's size, from `IPC_STAT`, after checking its owner and its creator (who can
 /// still write it after handing it to another owner with `IPC_SET`) and that no one else may
 /// write it (unless the options say otherwise).
-fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
+pub(super) fn checked_size(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
     let ds = stat(id, what)?;
     let (uid, cuid) = (ds.shm_perm.uid, ds.shm_perm.cuid);
     opts.check_owner(uid, "owned", what)?;
@@ -241,13 +252,7 @@ fn checked_len(opts: &ShmOptions, id: i32, what: &str) -> io::Result<usize> {
         opts.check_owner(cuid, &format!("owned by uid {uid} but created"), what)?;
     }
     opts.check_writers(u32::from(ds.shm_perm.mode), what)?;
-    let len = ds.shm_segsz as usize;
-    if len < HEADER_SIZE {
-        return Err(invalid_data(format!(
-            "{what}: {len} bytes, too small for a {HEADER_SIZE}-byte header"
-        )));
-    }
-    Ok(len)
+    Ok(ds.shm_segsz as usize)
 }
 
 /// Opens the segment for `key`, or creates it with `init`. As for POSIX segments, one whose

@@ -9,37 +9,73 @@ use crate::sys::time::Deadline;
 /// Panics with the operation's name unless `rc` is 0: an error here means a bug in the crate
 /// (or memory that no longer holds what it should).
 #[track_caller]
-pub(super) fn check(op: &str, rc: c_int) {
+pub(crate) fn check(op: &str, rc: c_int) {
     if rc != 0 {
         crate::sys::error::bug(op, rc);
     }
 }
 
-/// Initialises `attr` for a mutex in shared memory: process-shared, robust when `robust` is
-/// set and the platform has robust mutexes, and of the normal type (relocking from the holder
-/// deadlocks, as with `std::sync::Mutex`; no owner check across PID namespaces).
+/// What a mutex is set up as, beyond process-shared and of the normal type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MutexAttrs {
+    /// `PTHREAD_MUTEX_ROBUST`: the next locker after a holder's death gets `EOWNERDEAD`.
+    pub(crate) robust: bool,
+    /// `PTHREAD_PRIO_INHERIT`: a holder runs at the priority of its highest waiter.
+    pub(crate) prio_inherit: bool,
+}
+
+/// Whether this platform has robust mutexes.
+pub(crate) const HAS_ROBUST: bool = cfg!(any(target_os = "linux", target_os = "freebsd"));
+
+/// A failed pthread call: its name and result code.
+pub(crate) type Failed = (&'static str, c_int);
+
+/// `Err((op, rc))` unless `rc` is 0.
+fn ok(op: &'static str, rc: c_int) -> Result<(), Failed> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err((op, rc))
+    }
+}
+
+/// Initialises `attr` for a mutex in shared memory: process-shared, of the normal type
+/// (relocking from the holder deadlocks, as with `std::sync::Mutex`; no owner check across PID
+/// namespaces), robust when asked and the platform has robust mutexes, with priority
+/// inheritance when asked.
 ///
 /// # Safety
 ///
 /// - `attr` is valid for writes of a `pthread_mutexattr_t`; whatever it held is forgotten.
-/// - The caller destroys it with `pthread_mutexattr_destroy` when done.
-pub(super) unsafe fn mutex_attr_init(attr: *mut libc::pthread_mutexattr_t, robust: bool) {
+/// - The caller destroys it with `pthread_mutexattr_destroy` when done, even on an error
+///   after the first call.
+pub(crate) unsafe fn mutex_attr_init(
+    attr: *mut libc::pthread_mutexattr_t,
+    attrs: MutexAttrs,
+) -> Result<(), Failed> {
     // SAFETY: `attr` is writable (caller's contract).
-    check("pthread_mutexattr_init", unsafe {
+    ok("pthread_mutexattr_init", unsafe {
         libc::pthread_mutexattr_init(attr)
-    });
+    })?;
     // SAFETY: `attr` was just initialised.
-    check("pthread_mutexattr_setpshared", unsafe {
+    ok("pthread_mutexattr_setpshared", unsafe {
         libc::pthread_mutexattr_setpshared(attr, libc::PTHREAD_PROCESS_SHARED)
-    });
+    })?;
     // SAFETY: `attr` was just initialised.
-    check("pthread_mutexattr_settype", unsafe {
+    ok("pthread_mutexattr_settype", unsafe {
         libc::pthread_mutexattr_settype(attr, libc::PTHREAD_MUTEX_NORMAL)
-    });
-    if robust {
+    })?;
+    if attrs.robust {
         // SAFETY: `attr` was just initialised.
-        unsafe { set_robust(attr) };
+        unsafe { set_robust(attr) }?;
     }
+    if attrs.prio_inherit {
+        // SAFETY: `attr` was just initialised.
+        ok("pthread_mutexattr_setprotocol", unsafe {
+            libc::pthread_mutexattr_setprotocol(attr, libc::PTHREAD_PRIO_INHERIT)
+        })?;
+    }
+    Ok(())
 }
 
 /// Marks `attr` robust: the next locker after a holder's death gets `EOWNERDEAD`.
@@ -48,11 +84,11 @@ pub(super) unsafe fn mutex_attr_init(attr: *mut libc::pthread_mutexattr_t, robus
 ///
 /// - `attr` is an initialised `pthread_mutexattr_t`.
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
-unsafe fn set_robust(attr: *mut libc::pthread_mutexattr_t) {
+unsafe fn set_robust(attr: *mut libc::pthread_mutexattr_t) -> Result<(), Failed> {
     // SAFETY: `attr` is initialised (caller's contract).
-    check("pthread_mutexattr_setrobust", unsafe {
+    ok("pthread_mutexattr_setrobust", unsafe {
         libc::pthread_mutexattr_setrobust(attr, libc::PTHREAD_MUTEX_ROBUST)
-    });
+    })
 }
 
 /// This platform has no robust mutexes (macOS among others): a holder's death leaves the
@@ -62,27 +98,54 @@ unsafe fn set_robust(attr: *mut libc::pthread_mutexattr_t) {
 ///
 /// - `attr` is an initialised `pthread_mutexattr_t`.
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-unsafe fn set_robust(_attr: *mut libc::pthread_mutexattr_t) {}
+unsafe fn set_robust(_attr: *mut libc::pthread_mutexattr_t) -> Result<(), Failed> {
+    Ok(())
+}
 
-/// Initialises the mutex at `m` with [`mutex_attr_init`]'s attributes.
+/// Initialises the mutex at `m` with [`mutex_attr_init`]'s attributes; an error names the
+/// call that failed.
 ///
 /// # Safety
 ///
 /// - `m` is valid for writes of a `pthread_mutex_t` that nobody else uses until this returns.
-/// - When `robust` is set, `m` stays mapped while a thread's robust list may point into it
-///   (see `region::zones`).
-pub(super) unsafe fn mutex_init(m: *mut libc::pthread_mutex_t, robust: bool) {
+/// - When `attrs.robust` is set, `m` stays mapped while a thread's robust list may point into
+///   it (see `region::zones`).
+pub(crate) unsafe fn try_mutex_init(
+    m: *mut libc::pthread_mutex_t,
+    attrs: MutexAttrs,
+) -> Result<(), Failed> {
     let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
     // SAFETY: `attr` is writable local storage, destroyed below.
-    unsafe { mutex_attr_init(attr.as_mut_ptr(), robust) };
-    // SAFETY: `m` is writable and unused (caller's contract); `attr` is initialised.
-    check("pthread_mutex_init", unsafe {
-        libc::pthread_mutex_init(m, attr.as_ptr())
-    });
-    // SAFETY: `attr` is initialised and no longer needed.
-    check("pthread_mutexattr_destroy", unsafe {
-        libc::pthread_mutexattr_destroy(attr.as_mut_ptr())
-    });
+    let set_up = unsafe { mutex_attr_init(attr.as_mut_ptr(), attrs) };
+    let done = match set_up {
+        // SAFETY: `m` is writable and unused (caller's contract); `attr` is initialised.
+        Ok(()) => ok("pthread_mutex_init", unsafe {
+            libc::pthread_mutex_init(m, attr.as_ptr())
+        }),
+        Err(failed) => Err(failed),
+    };
+    // SAFETY: `attr` was initialised (`pthread_mutexattr_init` cannot fail on glibc or
+    // FreeBSD's libc, and the set-up stops before any other call otherwise) and is no longer
+    // needed.
+    unsafe { libc::pthread_mutexattr_destroy(attr.as_mut_ptr()) };
+    done
+}
+
+/// Initialises the mutex at `m` for the pthread backend: process-shared, robust when `robust`
+/// is set. An error here is a bug.
+///
+/// # Safety
+///
+/// - As for [`try_mutex_init`].
+pub(super) unsafe fn mutex_init(m: *mut libc::pthread_mutex_t, robust: bool) {
+    let attrs = MutexAttrs {
+        robust,
+        prio_inherit: false,
+    };
+    // SAFETY: the caller's contract is `try_mutex_init`'s.
+    if let Err((op, rc)) = unsafe { try_mutex_init(m, attrs) } {
+        crate::sys::error::bug(op, rc);
+    }
 }
 
 /// Marks a mutex whose previous holder died consistent again, so it stays usable.
@@ -91,7 +154,7 @@ pub(super) unsafe fn mutex_init(m: *mut libc::pthread_mutex_t, robust: bool) {
 ///
 /// - `m` is an initialised robust mutex that the calling thread got with `EOWNERDEAD`.
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
-pub(super) unsafe fn mutex_consistent(m: *mut libc::pthread_mutex_t) {
+pub(crate) unsafe fn mutex_consistent(m: *mut libc::pthread_mutex_t) {
     // SAFETY: `m` is initialised and held by this thread after EOWNERDEAD (caller's contract).
     check("pthread_mutex_consistent", unsafe {
         libc::pthread_mutex_consistent(m)
@@ -104,17 +167,17 @@ pub(super) unsafe fn mutex_consistent(m: *mut libc::pthread_mutex_t) {
 ///
 /// - `m` is an initialised mutex that the calling thread holds.
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-pub(super) unsafe fn mutex_consistent(_m: *mut libc::pthread_mutex_t) {}
+pub(crate) unsafe fn mutex_consistent(_m: *mut libc::pthread_mutex_t) {}
 
 /// The name of the call behind [`mutex_lock_until`], for messages.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(super) const LOCK_UNTIL: &str = "pthread_mutex_clocklock";
+pub(crate) const LOCK_UNTIL: &str = "pthread_mutex_clocklock";
 /// The name of the call behind [`mutex_lock_until`], for messages.
 #[cfg(not(any(all(target_os = "linux", target_env = "gnu"), target_vendor = "apple")))]
-pub(super) const LOCK_UNTIL: &str = "pthread_mutex_timedlock";
+pub(crate) const LOCK_UNTIL: &str = "pthread_mutex_timedlock";
 /// The name of the call behind [`mutex_lock_until`], for messages.
 #[cfg(target_vendor = "apple")]
-pub(super) const LOCK_UNTIL: &str = "pthread_mutex_trylock";
+pub(crate) const LOCK_UNTIL: &str = "pthread_mutex_trylock";
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 extern "C" {
@@ -134,7 +197,7 @@ extern "C" {
 ///
 /// - `m` is an initialised mutex.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(super) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: Deadline) -> c_int {
+pub(crate) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: Deadline) -> c_int {
     let ts = deadline.as_timespec();
     loop {
         // SAFETY: `m` is initialised (caller's contract); `ts` outlives the call.
@@ -153,7 +216,7 @@ pub(super) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: D
 ///
 /// - `m` is an initialised mutex.
 #[cfg(not(any(all(target_os = "linux", target_env = "gnu"), target_vendor = "apple")))]
-pub(super) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: Deadline) -> c_int {
+pub(crate) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: Deadline) -> c_int {
     let ts = realtime(deadline);
     loop {
         // SAFETY: `m` is initialised (caller's contract); `ts` outlives the call.
@@ -171,7 +234,7 @@ pub(super) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: D
 ///
 /// - `m` is an initialised mutex.
 #[cfg(target_vendor = "apple")]
-pub(super) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: Deadline) -> c_int {
+pub(crate) unsafe fn mutex_lock_until(m: *mut libc::pthread_mutex_t, deadline: Deadline) -> c_int {
     let mut pause = core::time::Duration::from_micros(10);
     loop {
         // SAFETY: `m` is initialised (caller's contract).
@@ -218,8 +281,12 @@ mod tests {
         get: unsafe extern "C" fn(*const libc::pthread_mutexattr_t, *mut c_int) -> c_int,
     ) -> c_int {
         let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        let attrs = MutexAttrs {
+            robust,
+            prio_inherit: false,
+        };
         // SAFETY: `attr` is writable local storage, destroyed below.
-        unsafe { mutex_attr_init(attr.as_mut_ptr(), robust) };
+        unsafe { mutex_attr_init(attr.as_mut_ptr(), attrs) }.unwrap();
         let mut value = -1;
         // SAFETY: `attr` is initialised; `value` is writable.
         check("pthread_mutexattr_get*", unsafe {

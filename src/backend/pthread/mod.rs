@@ -30,7 +30,7 @@ use crate::sys::time::Deadline;
 #[cfg(not(target_os = "linux"))]
 mod cond;
 pub(crate) mod init;
-mod ffi;
+pub(crate) mod ffi;
 
 use init::LazyInit;
 
