@@ -7,6 +7,7 @@
 use crate::sync::{native_only, with_futex, Deadline};
 
 with_futex! {
+    pub(crate) mod barrier;
     pub(crate) mod futex;
     pub(crate) mod semaphore;
     pub(crate) mod seq_condvar;
