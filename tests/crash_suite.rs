@@ -845,3 +845,108 @@ fn randomized_sigkill_of_semaphore_holders_loses_and_makes_up_no_permit() {
     }
     eprintln!("{rounds} rounds, {rounds} kills, 0 permits lost or made up, 0 hangs");
 }
+
+/// A barrier of three: two survivors that wait round after round, and a doomed third party,
+/// replaced after each SIGKILL, that waits, times out and rejoins at random.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Lineup {
+    barrier: shmsync::ShmBarrier,
+    progress: AtomicU64,
+    stop: AtomicU64,
+    /// Per survivor: generations completed, breaks seen, and 1 once it waits for the last time.
+    seen: [[AtomicU64; 3]; 2],
+}
+
+/// A survivor: waits until a wait that began after `stop` returns; exits 3 on a wait that
+/// times out (a hang).
+fn survive(l: &Lineup, me: usize) -> i32 {
+    let mut party = l.barrier.join().expect("a free place");
+    loop {
+        let last = l.stop.load(Ordering::SeqCst) != 0;
+        l.seen[me][2].store(u64::from(last), Ordering::SeqCst);
+        match party.wait_for(Duration::from_secs(20)) {
+            Ok(_) => l.seen[me][0].fetch_add(1, Ordering::SeqCst),
+            Err(shmsync::BarrierError::Broken) => l.seen[me][1].fetch_add(1, Ordering::SeqCst),
+            Err(shmsync::BarrierError::TimedOut) => return 3,
+        };
+        if last {
+            return 0;
+        }
+    }
+}
+
+/// The doomed party: joins (taking a dead party's place), waits with random timeouts, and
+/// leaves and rejoins at random, until killed.
+fn churn_lineup(l: &Lineup, seed: u64) -> ! {
+    let mut rng = Rng::new(seed);
+    loop {
+        let Some(mut party) = l.barrier.join() else {
+            std::thread::yield_now();
+            continue;
+        };
+        for _ in 0..rng.below(20) {
+            let _ = match rng.below(2) {
+                0 => party.wait_for(Duration::from_secs(20)),
+                _ => party.wait_for(Duration::from_micros(rng.below(300) as u64)),
+            };
+            l.progress.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// SIGKILL a barrier party at random points of joining, waiting and leaving: the survivors
+/// never hang, and see the same completed generations and the same breaks.
+#[test]
+#[cfg(target_os = "linux")]
+fn randomized_sigkill_of_a_barrier_party_never_hangs_the_others() {
+    use shmsync::__barrier_test_hooks as hooks;
+    let l = ShmBox::new(Lineup {
+        barrier: shmsync::ShmBarrier::new(3),
+        progress: AtomicU64::new(0),
+        stop: AtomicU64::new(0),
+        seen: Default::default(),
+    })
+    .unwrap();
+    // Fork the two survivors; they wait round after round until told to stop.
+    let survivors: Vec<_> = (0..2).map(|me| fork(|| survive(&l, me))).collect();
+    let mut rng = Rng::new(seed());
+    let rounds = 50 * soak();
+    for round in 0..rounds {
+        let target = l.progress.load(Ordering::Relaxed) + 1 + rng.below(50) as u64;
+        let child_seed = rng.next_u64();
+        // Fork the doomed party; it churns until killed.
+        let child = fork(|| churn_lineup(&l, child_seed));
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                l.progress.load(Ordering::Relaxed) >= target
+            }),
+            "round {round}: the doomed party made no progress"
+        );
+        assert_eq!(child.kill(), Exit::Signal(libc::SIGKILL));
+    }
+    // Once both survivors wait for the last time, one more party joining (in a dead party's
+    // place: a break) or leaving while they wait (a break) ends the run for both alike.
+    l.stop.store(1, Ordering::SeqCst);
+    let seen = |me: usize, k: usize| l.seen[me][k].load(Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(20), || {
+        let (state, _) = hooks::state(&l.barrier);
+        seen(0, 2) + seen(1, 2) == 2 && (state as u32).count_ones() == 2
+    }));
+    drop(l.barrier.join().expect("a free or dead place"));
+    for s in survivors {
+        s.join();
+    }
+    assert_eq!(
+        seen(0, 0),
+        seen(1, 0),
+        "the survivors saw different generations complete"
+    );
+    assert_eq!(seen(0, 1), seen(1, 1), "the survivors saw different breaks");
+    assert!(seen(0, 1) > 1, "no kill ever broke a generation");
+    eprintln!(
+        "{rounds} rounds, {rounds} kills, {} generations and {} breaks seen alike by both survivors, 0 hangs",
+        seen(0, 0),
+        seen(0, 1)
+    );
+}
