@@ -267,6 +267,12 @@ fn bad_values_and_impossible_settings_are_usage_errors() {
         ("frames", &["--stride", "4097"], "--stride"),
         ("worker_pool", &["--slots", "32"], "--slots"),
         ("worker_pool", &["--workers", "0"], "--workers"),
+        ("phase_barrier", &["--workers", "33"], "--workers"),
+        (
+            "phase_barrier",
+            &["--phases", "10", "--kill-at", "10"],
+            "--kill-at",
+        ),
     ];
     for (name, args, mentions) in cases {
         assert_usage_error(name, args, mentions);
