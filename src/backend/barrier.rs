@@ -33,7 +33,9 @@
 
 use crate::backend::futex::owner::Patrol;
 use crate::sync::liveness::{self, me};
-use crate::sync::{word, AtomicU32, AtomicU64, Deadline, MakeModel, Ordering, Wake, MODELLED};
+use crate::sync::{
+    word, AtomicU32, AtomicU64, Deadline, MakeModel, Ordering, SpinWait, Wake, MODELLED,
+};
 use crate::sys::liveness::{Me, Verdict, TOKEN_MASK};
 
 /// How many places a barrier has: its most parties. The model has 3.
@@ -237,6 +239,9 @@ impl RawBarrier {
         deadline: Option<Deadline>,
     ) -> Option<Result<bool, Failed>> {
         let bit = 1u64 << place.0;
+        // A few rounds of pause, then of sched_yield (which lets the others arrive when they
+        // share this CPU), before sleeping.
+        let mut spin = SpinWait::new();
         loop {
             let state = self.state.load(Ordering::Acquire);
             if generation(state) != gen {
@@ -248,6 +253,9 @@ impl RawBarrier {
             }
             if state & bit == 0 {
                 return None;
+            }
+            if spin.spin() {
+                continue;
             }
             if self.sleep(state, me, patrol, deadline).is_err() {
                 return Some(self.withdraw(place, gen));
