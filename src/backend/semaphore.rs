@@ -39,7 +39,7 @@
 use crate::backend::futex::owner::Patrol;
 use crate::sync::liveness::{self, me};
 use crate::sync::{word, AtomicU32, AtomicU64, Deadline, MakeModel, Ordering, Wake, MODELLED};
-use crate::sys::liveness::{Me, Verdict};
+use crate::sys::liveness::{Me, Verdict, TOKEN_MASK};
 
 /// How many holder records a semaphore has: at most this many permits are held as guards at
 /// once (permits taken and forgotten, or given by `release`, are not limited). The model has
@@ -166,6 +166,10 @@ impl RawSemaphore {
                 return Some(held);
             }
             let Some(seq) = self.prepare_sleep() else {
+                // The state moved; a stream of moves (forged bytes) must not outlast a timeout.
+                if deadline.is_some_and(Deadline::passed) {
+                    return self.take_now(me);
+                }
                 continue;
             };
             let held_bits = (self.state.load(Ordering::Relaxed) & HELD) >> 32;
@@ -246,8 +250,11 @@ impl RawSemaphore {
         let bit = held_bit(held.0);
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            // A set bit in a record we just claimed is forged: leave that record alone.
-            if state & AVAIL == 0 || state & bit != 0 {
+            if state & bit != 0 {
+                state = self.repair_held_bit(bit, state);
+                continue;
+            }
+            if state & AVAIL == 0 {
                 return false;
             }
             // avail, bit clear => avail - 1, bit set
@@ -261,6 +268,28 @@ impl RawSemaphore {
                 Err(now) => state = now,
             }
         }
+    }
+
+    /// The held bit `bit` of a record this process just claimed is set: forged, since a
+    /// record's bit is cleared before the record is freed (and the claim's `Acquire` sees
+    /// that). Gives its permit back, as for a dead holder (unless the count is full), and
+    /// clears the bit; returns the new state.
+    #[cold]
+    fn repair_held_bit(&self, bit: u64, mut state: u64) -> u64 {
+        while state & bit != 0 {
+            let back = u64::from(state & AVAIL < u64::from(MAX_PERMITS));
+            // avail, bit set => avail + 1, bit clear (nobody else touches a claimed record's bit)
+            match self.state.compare_exchange(
+                state,
+                (state - bit) + back,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (state - bit) + back,
+                Err(now) => state = now,
+            }
+        }
+        state
     }
 
     /// Gives back the permit of the guard `held` and frees its record.
@@ -330,18 +359,27 @@ impl RawSemaphore {
         word::wake_all(&self.wakes);
     }
 
-    /// Gives back the permits of every record whose owner `judge` finds dead; returns how
-    /// many records it reclaimed.
+    /// Gives back the permits of every record whose owner `judge` finds dead, and of forged
+    /// records; returns how many records it reclaimed.
     #[cold]
     fn reclaim_dead(&self, me: Me, judge: fn(u32) -> Verdict) -> usize {
         let mut reclaimed = 0;
         for (i, record) in self.records.iter().enumerate() {
             let owner = record.load(Ordering::Acquire);
-            let dead = mutant::judges_all_dead() || judge(owner) == Verdict::Dead;
-            if owner == 0 || !dead {
+            let reclaim = if owner == 0 {
+                // A free record's held bit is forged (it is cleared before a record is
+                // freed): its permit is given back as a dead holder's.
+                self.state.load(Ordering::Relaxed) & held_bit(i) != 0
+            } else {
+                // So is a record holding bits no token has.
+                mutant::judges_all_dead()
+                    || owner & !TOKEN_MASK != 0
+                    || judge(owner) == Verdict::Dead
+            };
+            if !reclaim {
                 continue;
             }
-            // dead owner => me: of several reclaimers, one takes the record over.
+            // dead owner (or forged free record) => me: of several reclaimers, one takes it.
             if record
                 .compare_exchange(owner, me.token, Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
