@@ -56,10 +56,11 @@ fn worker(s: &Scene, me: usize) -> i32 {
     for phase in 0..PHASES {
         s.marks[me].store(phase + 1, Ordering::SeqCst);
         match party.wait() {
-            Ok(r) if r.is_leader() => {
-                drop(s.leaders[phase as usize].fetch_add(1, Ordering::SeqCst))
+            Ok(r) => {
+                if r.is_leader() {
+                    s.leaders[phase as usize].fetch_add(1, Ordering::SeqCst);
+                }
             }
-            Ok(_) => {}
             Err(_) => return 2,
         }
         let behind_or_ahead = s.marks.iter().any(|m| {
