@@ -336,6 +336,6 @@ pub mod __test_hooks {
     /// Seeds a bug for the loom models to catch, in every barrier of the process: a break
     /// owed only by the parties waiting when it happens.
     pub fn seed_break_owed_by_waiters_only(on: bool) {
-        crate::backend::barrier::mutant::seed(on)
+        crate::backend::barrier::OWED_BY_WAITERS_ONLY.set(on)
     }
 }

@@ -67,8 +67,11 @@ pub(crate) struct RawBarrier {
     places: [AtomicU32; PLACES],
 }
 
-const _: () = assert!(MODELLED || core::mem::size_of::<RawBarrier>() == 144);
-const _: () = assert!(MODELLED || core::mem::align_of::<RawBarrier>() == 8);
+// 144 bytes, aligned to 8 (the model's table is smaller).
+const _: () = assert!(
+    MODELLED
+        || (core::mem::size_of::<RawBarrier>() == 144 && core::mem::align_of::<RawBarrier>() == 8)
+);
 
 impl MakeModel for RawBarrier {
     fn make_model(&self) {
@@ -309,15 +312,7 @@ impl RawBarrier {
     /// Sets [`SLEEPERS`] and returns the `wakes` count to sleep on, or `None` when the state
     /// moved on from `seen` so that sleeping could miss it.
     fn prepare_sleep(&self, seen: u64) -> Option<u32> {
-        let state = self.state.load(Ordering::Relaxed);
-        if state & SLEEPERS == 0 {
-            // state => state | SLEEPERS
-            self.state
-                .compare_exchange(state, state | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
-                .ok()?;
-        }
-        let seq = self.wakes.load(Ordering::Acquire);
-        let now = self.state.load(Ordering::Relaxed);
+        let (seq, now) = crate::backend::announce_sleep(&self.state, SLEEPERS, &self.wakes)?;
         let moved = (now ^ seen) & (GEN | BROKEN) != 0 || now & SLEEPERS == 0;
         (!moved).then_some(seq)
     }
@@ -369,7 +364,7 @@ impl RawBarrier {
             .fold(0u64, |bits, i| bits | 1 << i);
         let mut state = self.state.load(Ordering::Relaxed);
         while state & BROKEN == 0 {
-            let owed = if mutant::owed_by_waiters_only() {
+            let owed = if OWED_BY_WAITERS_ONLY.is_on() {
                 state & BITS
             } else {
                 joined
@@ -437,10 +432,7 @@ enum Arrival {
 impl RawBarrier {
     /// The state word and the places.
     pub(crate) fn raw_state(&self) -> (u64, [u32; PLACES]) {
-        (
-            self.state.load(Ordering::Relaxed),
-            core::array::from_fn(|i| self.places[i].load(Ordering::Relaxed)),
-        )
+        crate::backend::snapshot(&self.state, &self.places)
     }
 
     /// Overwrites the state word and place `i`.
@@ -453,23 +445,4 @@ impl RawBarrier {
 /// A seeded bug for the loom models to catch (the `test-hooks` feature only): a break that
 /// only the parties waiting at that moment must see, so that a party arriving later can be
 /// let into the next generation without ever hearing of the death.
-pub(crate) mod mutant {
-    #[cfg(feature = "test-hooks")]
-    static OWED_BY_WAITERS: std::sync::atomic::AtomicBool =
-        std::sync::atomic::AtomicBool::new(false);
-
-    /// Whether breaks skip the parties that are not waiting (never, without `test-hooks`).
-    #[inline]
-    pub(crate) fn owed_by_waiters_only() -> bool {
-        #[cfg(feature = "test-hooks")]
-        return OWED_BY_WAITERS.load(std::sync::atomic::Ordering::Relaxed);
-        #[cfg(not(feature = "test-hooks"))]
-        false
-    }
-
-    /// Turns the seeded bug on or off for the whole process.
-    #[cfg(feature = "test-hooks")]
-    pub(crate) fn seed(on: bool) {
-        OWED_BY_WAITERS.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-}
+pub(crate) static OWED_BY_WAITERS_ONLY: crate::backend::Mutant = crate::backend::Mutant::new();

@@ -187,15 +187,7 @@ impl RawSemaphore {
     /// Sets [`SLEEPERS`] and returns the `wakes` count to sleep on, or `None` when the state
     /// changed so that sleeping could miss a permit.
     fn prepare_sleep(&self) -> Option<u32> {
-        let state = self.state.load(Ordering::Relaxed);
-        if state & SLEEPERS == 0 {
-            // state => state | SLEEPERS
-            self.state
-                .compare_exchange(state, state | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
-                .ok()?;
-        }
-        let seq = self.wakes.load(Ordering::Acquire);
-        let now = self.state.load(Ordering::Relaxed);
+        let (seq, now) = crate::backend::announce_sleep(&self.state, SLEEPERS, &self.wakes)?;
         // Permits and a free record now (take_now may have just missed them), or someone
         // added permits and cleared SLEEPERS since: look again instead of sleeping.
         let startle = now & SLEEPERS == 0 || (now & AVAIL != 0 && self.any_record_free());
@@ -372,7 +364,7 @@ impl RawSemaphore {
                 self.state.load(Ordering::Relaxed) & held_bit(i) != 0
             } else {
                 // So is a record holding bits no token has.
-                mutant::judges_all_dead()
+                JUDGE_ALL_DEAD.is_on()
                     || owner & !TOKEN_MASK != 0
                     || judge(owner) == Verdict::Dead
             };
@@ -404,10 +396,7 @@ impl RawSemaphore {
 impl RawSemaphore {
     /// The state word and the records.
     pub(crate) fn raw_state(&self) -> (u64, [u32; RECORDS]) {
-        (
-            self.state.load(Ordering::Relaxed),
-            core::array::from_fn(|i| self.records[i].load(Ordering::Relaxed)),
-        )
+        crate::backend::snapshot(&self.state, &self.records)
     }
 
     /// Makes record `i` name `token`, holding a permit taken from the count if `holding`.
@@ -422,22 +411,4 @@ impl RawSemaphore {
 /// A seeded bug for the loom models to catch (the `test-hooks` feature only): reclaimers that
 /// take every holder for dead without the kernel's word, as code that trusts the absence of
 /// evidence would.
-pub(crate) mod mutant {
-    #[cfg(feature = "test-hooks")]
-    static JUDGE_ALL_DEAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-    /// Whether reclaimers skip asking the kernel (never, without the `test-hooks` feature).
-    #[inline]
-    pub(crate) fn judges_all_dead() -> bool {
-        #[cfg(feature = "test-hooks")]
-        return JUDGE_ALL_DEAD.load(std::sync::atomic::Ordering::Relaxed);
-        #[cfg(not(feature = "test-hooks"))]
-        false
-    }
-
-    /// Turns the seeded bug on or off for the whole process.
-    #[cfg(feature = "test-hooks")]
-    pub(crate) fn judge_all_dead(on: bool) {
-        JUDGE_ALL_DEAD.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-}
+pub(crate) static JUDGE_ALL_DEAD: crate::backend::Mutant = crate::backend::Mutant::new();
