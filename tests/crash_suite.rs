@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
@@ -854,23 +854,34 @@ struct Lineup {
     barrier: shmsync::ShmBarrier,
     progress: AtomicU64,
     stop: AtomicU64,
-    /// Per survivor: generations completed, breaks seen, and 1 once it waits for the last time.
-    seen: [[AtomicU64; 3]; 2],
+    /// Per survivor: 1 once it waits for the last time, 2 once that wait returned.
+    state: [AtomicU64; 2],
+    /// Per survivor: how many waits returned, and what each returned (1 Ok, 2 Broken).
+    logged: [AtomicU64; 2],
+    log: [[AtomicU8; LOG]; 2],
 }
 
-/// A survivor: waits until a wait that began after `stop` returns; exits 3 on a wait that
-/// times out (a hang).
+const LOG: usize = 1 << 15;
+
+/// A survivor: logs every wait's outcome until a wait that began after `stop` returns;
+/// exits 3 on a wait that times out (a hang).
 fn survive(l: &Lineup, me: usize) -> i32 {
     let mut party = l.barrier.join().expect("a free place");
     loop {
         let last = l.stop.load(Ordering::SeqCst) != 0;
-        l.seen[me][2].store(u64::from(last), Ordering::SeqCst);
-        match party.wait_for(Duration::from_secs(20)) {
-            Ok(_) => l.seen[me][0].fetch_add(1, Ordering::SeqCst),
-            Err(shmsync::BarrierError::Broken) => l.seen[me][1].fetch_add(1, Ordering::SeqCst),
+        l.state[me].store(u64::from(last), Ordering::SeqCst);
+        let outcome = match party.wait_for(Duration::from_secs(20)) {
+            Ok(_) => 1,
+            Err(shmsync::BarrierError::Broken) => 2,
             Err(shmsync::BarrierError::TimedOut) => return 3,
         };
+        // A long soak logs its first LOG outcomes only.
+        let n = l.logged[me].fetch_add(1, Ordering::SeqCst) as usize;
+        if let Some(slot) = l.log[me].get(n) {
+            slot.store(outcome, Ordering::SeqCst);
+        }
         if last {
+            l.state[me].store(2, Ordering::SeqCst);
             return 0;
         }
     }
@@ -905,7 +916,9 @@ fn randomized_sigkill_of_a_barrier_party_never_hangs_the_others() {
         barrier: shmsync::ShmBarrier::new(3),
         progress: AtomicU64::new(0),
         stop: AtomicU64::new(0),
-        seen: Default::default(),
+        state: Default::default(),
+        logged: Default::default(),
+        log: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU8::new(0))),
     })
     .unwrap();
     // Fork the two survivors; they wait round after round until told to stop.
@@ -926,27 +939,60 @@ fn randomized_sigkill_of_a_barrier_party_never_hangs_the_others() {
         assert_eq!(child.kill(), Exit::Signal(libc::SIGKILL));
     }
     // Once both survivors wait for the last time, one more party joining (in a dead party's
-    // place: a break) or leaving while they wait (a break) ends the run for both alike.
+    // place: a break) or leaving while they wait (a break) ends the run for both, unless a
+    // death ended it already.
     l.stop.store(1, Ordering::SeqCst);
-    let seen = |me: usize, k: usize| l.seen[me][k].load(Ordering::SeqCst);
-    assert!(wait_until(Duration::from_secs(20), || {
-        let (state, _) = hooks::state(&l.barrier);
-        seen(0, 2) + seen(1, 2) == 2 && (state as u32).count_ones() == 2
-    }));
-    drop(l.barrier.join().expect("a free or dead place"));
+    let state = |me: usize| l.state[me].load(Ordering::SeqCst);
+    let both_done = || state(0) == 2 && state(1) == 2;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let arrived = (hooks::state(&l.barrier).0 as u32).count_ones();
+            both_done() || (state(0) >= 1 && state(1) >= 1 && arrived == 2)
+        }),
+        "survivors {:?}, barrier {:x?}",
+        [state(0), state(1)],
+        hooks::state(&l.barrier)
+    );
+    if !both_done() {
+        drop(l.barrier.join().expect("a free or dead place"));
+    }
     for s in survivors {
         s.join();
     }
+    // Both saw the same outcomes in the same order; the one that stopped later may have seen
+    // one more break (the other leaving).
+    let logs: Vec<Vec<u8>> = (0..2)
+        .map(|me| {
+            let n = (l.logged[me].load(Ordering::SeqCst) as usize).min(LOG);
+            l.log[me][..n]
+                .iter()
+                .map(|o| o.load(Ordering::SeqCst))
+                .collect()
+        })
+        .collect();
+    let (short, long) = if logs[0].len() <= logs[1].len() {
+        (&logs[0], &logs[1])
+    } else {
+        (&logs[1], &logs[0])
+    };
     assert_eq!(
-        seen(0, 0),
-        seen(1, 0),
-        "the survivors saw different generations complete"
+        short[..],
+        long[..short.len()],
+        "the survivors saw different outcomes"
     );
-    assert_eq!(seen(0, 1), seen(1, 1), "the survivors saw different breaks");
-    assert!(seen(0, 1) > 1, "no kill ever broke a generation");
+    assert!(
+        long.len() == LOG
+            || long.len() == short.len()
+            || (long.len() == short.len() + 1 && long[short.len()] == 2),
+        "the survivors' outcomes differ at the end: {:?} vs {:?}",
+        &short[short.len().saturating_sub(3)..],
+        &long[short.len().saturating_sub(3)..]
+    );
+    let count = |o: u8| short.iter().filter(|&&x| x == o).count();
+    assert!(count(2) > 1, "no kill ever broke a generation");
     eprintln!(
         "{rounds} rounds, {rounds} kills, {} generations and {} breaks seen alike by both survivors, 0 hangs",
-        seen(0, 0),
-        seen(0, 1)
+        count(1),
+        count(2)
     );
 }
