@@ -51,9 +51,10 @@ fn dead_token() -> u32 {
     token
 }
 
-/// The number of holder records that name a process.
+/// The number of holder records that hold a guard's permit (not free, not parked).
 fn records_in_use(sem: &ShmSemaphore) -> usize {
-    hooks::state(sem).1.iter().filter(|&&r| r != 0).count()
+    let guarded = |&&r: &&u32| r != 0 && r & hooks::PARKED == 0;
+    hooks::state(sem).1.iter().filter(guarded).count()
 }
 
 /// A child takes a permit and is SIGKILLed holding it; with `reap`, the parent reaps it first,
@@ -273,14 +274,14 @@ fn a_free_record_with_its_held_bit_set_never_makes_acquire_spin() {
     }
 }
 
-/// Records holding no token at all (flag bits set, as no process writes): they are reclaimed
-/// instead of blocking their table entry forever.
+/// Records holding flags but no token (as no process writes): they are reclaimed instead of
+/// blocking their table entry forever.
 #[test]
 fn records_holding_garbage_are_reclaimed() {
     finishes(|| {
         let sem = ShmSemaphore::new(ShmSemaphore::MAX_GUARDS);
         for i in 0..hooks::RECORDS {
-            hooks::forge_record(&sem, i, 0xC000_0000 | i as u32, false);
+            hooks::forge_record(&sem, i, 1 << 30, false);
         }
         let permit = sem.try_acquire_for(CHILD_DEADLINE);
         permit.is_some() && records_in_use(&sem) == 1

@@ -46,7 +46,7 @@ impl Mutant {
 with_futex! {
     /// The start of a sleep on a wake counter, as the semaphore and the barrier do it: sets
     /// `sleepers` in `state` (so that whoever changes it next bumps `wakes` and wakes us),
-    /// then reads `wakes` (`Acquire`) and `state` again. Returns the count to sleep on and
+    /// then reads `wakes` and `state` again (both `Acquire`). Returns the count to sleep on and
     /// the state re-read after it, for the caller's last look; `None` when the state changed
     /// under the compare-exchange.
     pub(crate) fn announce_sleep(
@@ -63,7 +63,7 @@ with_futex! {
                 .ok()?;
         }
         let seq = wakes.load(Acquire);
-        Some((seq, state.load(Relaxed)))
+        Some((seq, state.load(Acquire)))
     }
 }
 
