@@ -9,7 +9,8 @@
 //! decides at compile time what may live there, and [`ShmZeroable`] which values can be made
 //! in place at any size ([`ShmBox::new_zeroed`], [`ShmBox::open_or_create_with`], ...). On
 //! Linux, `ShmSemaphore` counts permits across processes and gives back those of a holder
-//! that dies.
+//! that dies, and `ShmBarrier` lines processes up generation after generation and breaks,
+//! instead of hanging, when one of them dies.
 //!
 //! # Examples
 //!
@@ -125,6 +126,13 @@ sync::with_futex! {
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub use semaphore::__test_hooks as __semaphore_test_hooks;
+}
+sync::with_futex! {
+    mod barrier;
+    pub use barrier::{BarrierError, BarrierWaitResult, ShmBarrier, ShmBarrierParty};
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub use barrier::__test_hooks as __barrier_test_hooks;
 }
 sync::without_futex! {
     #[doc(inline)]

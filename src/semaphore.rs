@@ -22,7 +22,9 @@ use crate::{BackendId, BitPatterns, ShmSafe};
 /// is dropped, even if more permits are available. Permits taken with
 /// [`ShmSemaphorePermit::forget`] or given by `release` are not limited. A dead holder's permit
 /// comes back when another process next waits for one (within about 16 ms of sleeping), or
-/// calls `try_acquire`.
+/// calls `try_acquire`. A dropped guard's permit stays in its record, ready for this process's
+/// next `acquire` (and for anyone else's), unless somebody waits for one: then it goes back
+/// to the count at once; [`available_permits`](Self::available_permits) counts both.
 ///
 /// The semaphore is 144 bytes, holds no pointer or handle, needs no init step wherever it is
 /// placed, and every bit pattern is a state. It exists where the futex backend does (Linux).
@@ -274,6 +276,10 @@ pub mod __test_hooks {
     /// How many holder records a semaphore has.
     pub const RECORDS: usize = crate::backend::semaphore::RECORDS;
 
+    /// The flag of a record whose permit is parked (given back by its guard, kept in the
+    /// record for the next taker).
+    pub const PARKED: u32 = crate::backend::semaphore::PARKED;
+
     /// The state word (permits in bits 0..32, held bits above) and the holder records.
     pub fn state(sem: &ShmSemaphore) -> (u64, [u32; RECORDS]) {
         sem.raw().raw_state()
@@ -282,7 +288,7 @@ pub mod __test_hooks {
     /// Seeds a bug for the loom models to catch, in every semaphore of the process: reclaimers
     /// take every holder for dead, without asking the kernel.
     pub fn seed_reclaim_live_bug(on: bool) {
-        crate::backend::semaphore::mutant::judge_all_dead(on)
+        crate::backend::semaphore::JUDGE_ALL_DEAD.set(on)
     }
 
     /// Makes record `i` name `token`; with `holding`, moves one permit from the count into it.

@@ -220,6 +220,7 @@ pub mod fingerprint {
     pub const CONDVAR: u64 = 6;
     pub const PRIMITIVE: u64 = 7;
     pub const SEMAPHORE: u64 = 8;
+    pub const BARRIER: u64 = 10;
 
     /// Starts a fingerprint of a composite of `kind`.
     pub const fn start(kind: u64) -> u64 {

@@ -269,6 +269,12 @@ fn bad_values_and_impossible_settings_are_usage_errors() {
         ("worker_pool", &["--workers", "0"], "--workers"),
         ("fd_passing", &["--workers", "0"], "--workers"),
         ("fd_passing", &["--join"], "--join"),
+        ("phase_barrier", &["--workers", "33"], "--workers"),
+        (
+            "phase_barrier",
+            &["--phases", "10", "--kill-at", "10"],
+            "--kill-at",
+        ),
     ];
     for (name, args, mentions) in cases {
         assert_usage_error(name, args, mentions);

@@ -51,9 +51,10 @@ fn dead_token() -> u32 {
     token
 }
 
-/// The number of holder records that name a process.
+/// The number of holder records that hold a guard's permit (not free, not parked).
 fn records_in_use(sem: &ShmSemaphore) -> usize {
-    hooks::state(sem).1.iter().filter(|&&r| r != 0).count()
+    let guarded = |&&r: &&u32| r != 0 && r & hooks::PARKED == 0;
+    hooks::state(sem).1.iter().filter(guarded).count()
 }
 
 /// A child takes a permit and is SIGKILLed holding it; with `reap`, the parent reaps it first,
@@ -239,4 +240,50 @@ fn releasing_past_the_maximum_panics_and_adds_nothing() {
     let outcome = std::panic::catch_unwind(|| sem.release(1));
     assert_eq!(sem.available_permits(), ShmSemaphore::MAX_PERMITS);
     std::panic::resume_unwind(outcome.expect_err("release must panic"));
+}
+
+/// Runs `body` in a forked child that must exit 0 within the deadline: a spin or a hang
+/// becomes a failure instead of a hung run.
+fn finishes(body: impl FnOnce() -> bool) {
+    let mut child = fork(|| i32::from(!body()));
+    assert_eq!(
+        child.wait_timeout(Duration::from_secs(30)),
+        Some(common::Exit::Code(0)),
+        "the forged semaphore hung, spun or failed"
+    );
+}
+
+/// A free record (naming nobody) whose held bit is set: only forged bytes make one. Every
+/// record is tried at the front of the table (the acquirer's home record first).
+#[test]
+fn a_free_record_with_its_held_bit_set_never_makes_acquire_spin() {
+    for i in [0, 1, hooks::RECORDS - 1] {
+        finishes(|| {
+            let sem = ShmSemaphore::new(3);
+            hooks::forge_record(&sem, i, 0, true);
+            // Two permits are counted and the forged record holds the third.
+            let taken: Vec<_> = (0..2)
+                .map(|_| sem.try_acquire_for(CHILD_DEADLINE))
+                .collect();
+            let third = sem.acquire();
+            let none_left = sem.try_acquire().is_none();
+            let all_taken = taken.iter().all(Option::is_some);
+            drop((taken, third));
+            all_taken && none_left && sem.available_permits() == 3
+        });
+    }
+}
+
+/// Records holding flags but no token (as no process writes): they are reclaimed instead of
+/// blocking their table entry forever.
+#[test]
+fn records_holding_garbage_are_reclaimed() {
+    finishes(|| {
+        let sem = ShmSemaphore::new(ShmSemaphore::MAX_GUARDS);
+        for i in 0..hooks::RECORDS {
+            hooks::forge_record(&sem, i, 1 << 30, false);
+        }
+        let permit = sem.try_acquire_for(CHILD_DEADLINE);
+        permit.is_some() && records_in_use(&sem) == 1
+    });
 }

@@ -5,6 +5,7 @@
 //! of the same kind. `REPS` and the sizes can be scaled with `SHMSYNC_BENCH_SCALE` (default 1).
 
 mod anchors;
+mod barrier;
 mod big;
 mod contended;
 mod death;
@@ -195,6 +196,9 @@ fn main() {
     }
     if wants("death") {
         death::run();
+    }
+    if wants("barrier") {
+        barrier::run();
     }
     if wants("big") {
         big::run();

@@ -7,10 +7,79 @@
 use crate::sync::{native_only, with_futex, Deadline};
 
 with_futex! {
+    pub(crate) mod barrier;
     pub(crate) mod futex;
     pub(crate) mod semaphore;
     pub(crate) mod seq_condvar;
 }
+/// The switch of a seeded bug that the loom models must catch: process-wide, off unless a
+/// test turns it on, and always off without the `test-hooks` feature.
+pub(crate) struct Mutant {
+    #[cfg(feature = "test-hooks")]
+    on: std::sync::atomic::AtomicBool,
+}
+
+impl Mutant {
+    pub(crate) const fn new() -> Mutant {
+        Mutant {
+            #[cfg(feature = "test-hooks")]
+            on: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the bug is switched on.
+    #[inline]
+    pub(crate) fn is_on(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        return self.on.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "test-hooks"))]
+        false
+    }
+
+    /// Switches the bug on or off for the whole process.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn set(&self, on: bool) {
+        self.on.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+with_futex! {
+    /// The start of a sleep on a wake counter, as the semaphore and the barrier do it: sets
+    /// `sleepers` in `state` (so that whoever changes it next bumps `wakes` and wakes us),
+    /// then reads `wakes` and `state` again (both `Acquire`). Returns the count to sleep on and
+    /// the state re-read after it, for the caller's last look; `None` when the state changed
+    /// under the compare-exchange.
+    pub(crate) fn announce_sleep(
+        state: &crate::sync::AtomicU64,
+        sleepers: u64,
+        wakes: &crate::sync::AtomicU32,
+    ) -> Option<(u32, u64)> {
+        use crate::sync::Ordering::{Acquire, Relaxed};
+        let seen = state.load(Relaxed);
+        if seen & sleepers == 0 {
+            // seen => seen | sleepers
+            state
+                .compare_exchange(seen, seen | sleepers, Relaxed, Relaxed)
+                .ok()?;
+        }
+        let seq = wakes.load(Acquire);
+        Some((seq, state.load(Acquire)))
+    }
+}
+
+/// A state word and a table of tokens as the test hooks read them (Relaxed, one at a time).
+#[cfg(feature = "test-hooks")]
+pub(crate) fn snapshot<const N: usize>(
+    state: &crate::sync::AtomicU64,
+    table: &[crate::sync::AtomicU32; N],
+) -> (u64, [u32; N]) {
+    use crate::sync::Ordering::Relaxed;
+    (
+        state.load(Relaxed),
+        core::array::from_fn(|i| table[i].load(Relaxed)),
+    )
+}
+
 // Not under loom: its lock is the C library's, which loom cannot see into (see `shmsync::loom`).
 native_only! {
     pub(crate) mod pthread;

@@ -3,7 +3,8 @@
 //!
 //! The state word holds the permits available (bits 0..32), one *held* bit per holder record
 //! (bits 32..63: bit `32 + i` says record `i` holds one permit) and [`SLEEPERS`] (bit 63).
-//! Record `i` is a `u32` naming the process that owns it by its liveness token, or 0.
+//! Record `i` is a `u32` naming the process that owns it by its liveness token (bits
+//! 0..30), with the flags [`WANTED`] (bit 30) and [`PARKED`] (bit 31), or 0.
 //!
 //! Taking a permit as a guard is two steps, each one atomic operation:
 //!
@@ -15,6 +16,17 @@
 //! exactly what it held: a record naming a dead process whose held bit is set holds one
 //! permit; one whose bit is clear holds none (the death fell between the two steps). Nobody
 //! else sets or clears a record's held bit while the record names its owner.
+//!
+//! The fast path keeps the record: dropping a guard *parks* its permit in the record
+//! (compare-exchange `token => token | PARKED`, the held bit stays set), and the next
+//! acquire of the same process takes it back (compare-exchange `token | PARKED => token`),
+//! so an uncontended acquire + drop is two read-modify-writes, as `sem_wait` + `sem_post`.
+//! Anyone may take a parked permit the same way, so it is available to every process; a
+//! parked record of a dead owner holds a permit like any other. An acquirer about to sleep
+//! marks every record holding a guard [`WANTED`] (one compare-exchange each); a drop that
+//! finds the mark gives the permit back to the count instead, and wakes the sleepers. The
+//! mark and the park are both compare-exchanges of the one record word, so one of them sees
+//! the other: either the drop gives back, or the sleeper finds the parked permit.
 //!
 //! A process that finds a record of a dead owner first takes the record over
 //! (compare-exchange `dead token => my token`): of several reclaimers only one wins, and a
@@ -31,7 +43,12 @@
 //! - Taking a permit is an `Acquire` compare-exchange of the state and giving one back a
 //!   `Release` RMW, so what a holder wrote before releasing is visible to the next taker.
 //! - Claiming a record is `Acquire` and clearing it `Release`: a claimer sees the record's
-//!   held bit cleared by its previous owner.
+//!   held bit cleared by its previous owner. Parking is `Release` and taking a parked permit
+//!   `Acquire`, as a give-back and a take.
+//! - Taking a counted permit is also `Release`, and a sleeper reads the state with `Acquire`
+//!   before marking: a sleeper that sees the count a taker left also sees the taker's record
+//!   claimed, so it marks it. A drop reads its record with `Acquire`: a drop that sees
+//!   [`WANTED`] also sees the sleeper's [`SLEEPERS`], so its give-back wakes it.
 //! - `wakes` is bumped with `Release` after the state change and read with `Acquire` before
 //!   the re-check: a waiter that reads the new count also sees the new state, so it never
 //!   sleeps on a count that was bumped for permits it missed.
@@ -39,7 +56,7 @@
 use crate::backend::futex::owner::Patrol;
 use crate::sync::liveness::{self, me};
 use crate::sync::{word, AtomicU32, AtomicU64, Deadline, MakeModel, Ordering, Wake, MODELLED};
-use crate::sys::liveness::{Me, Verdict};
+use crate::sys::liveness::{Me, Verdict, TOKEN_MASK};
 
 /// How many holder records a semaphore has: at most this many permits are held as guards at
 /// once (permits taken and forgotten, or given by `release`, are not limited). The model has
@@ -60,6 +77,16 @@ const SLEEPERS: u64 = 1 << 63;
 const _: () = assert!(HELD & SLEEPERS == 0 && HELD & AVAIL == 0);
 // A permit given back to a full count stays below 2^32: no carry into the held bits.
 const _: () = assert!(MAX_PERMITS as u64 + RECORDS as u64 <= AVAIL);
+
+/// A record's flag: its permit is *parked*. The guard that held it was dropped, and its
+/// owner kept the permit in the record instead of adding it to the count; anyone may take it
+/// (compare-exchange `owner | PARKED => taker`), the owner first on its next acquire.
+pub(crate) const PARKED: u32 = 1 << 31;
+/// A record's flag, set by an acquirer about to sleep: whoever drops the guard must give the
+/// permit back to the count (and wake the sleepers) rather than park it.
+const WANTED: u32 = 1 << 30;
+
+const _: () = assert!((PARKED | WANTED) & TOKEN_MASK == 0);
 
 /// The held bit of record `i`.
 const fn held_bit(i: usize) -> u64 {
@@ -121,20 +148,53 @@ impl RawSemaphore {
         }
     }
 
-    /// The permits available now.
+    /// The permits available now: counted, or parked.
     pub(crate) fn available(&self) -> u32 {
-        (self.state.load(Ordering::Relaxed) & AVAIL) as u32
+        let parked = self
+            .records
+            .iter()
+            .filter(|r| r.load(Ordering::Relaxed) & PARKED != 0)
+            .count() as u32;
+        ((self.state.load(Ordering::Relaxed) & AVAIL) as u32).saturating_add(parked)
     }
 
-    /// Takes a permit if one is available now and a record is free.
-    #[inline]
+    /// Takes a permit if one is available now: the one this process parked in its home
+    /// record, else a counted one into a free record, else anyone's parked one.
+    #[inline(always)]
     fn take_now(&self, me: Me) -> Option<Held> {
-        let held = self.claim_record(me.token)?;
-        if self.take_permit(held) {
-            return Some(held);
+        let home = Held(me.token as usize % RECORDS);
+        if self.take_parked(home, me.token) {
+            return Some(home);
         }
-        self.free_record(held);
-        None
+        self.take_counted_or_parked(me)
+    }
+
+    #[cold]
+    fn take_counted_or_parked(&self, me: Me) -> Option<Held> {
+        if let Some(held) = self.claim_record(me.token) {
+            if self.take_permit(held) {
+                return Some(held);
+            }
+            self.free_record(held);
+        }
+        self.take_any_parked(me.token)
+    }
+
+    /// Takes the permit parked in record `held`, if there is one: compare-exchange
+    /// `owner | PARKED => token`, keeping [`WANTED`] (a sleeper must still hear of it).
+    #[inline]
+    fn take_parked(&self, held: Held, token: u32) -> bool {
+        let record = &self.records[held.0];
+        let parked = record.load(Ordering::Relaxed);
+        parked & PARKED != 0
+            && record
+                .compare_exchange(parked, token | (parked & WANTED), Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    #[cold]
+    fn take_any_parked(&self, token: u32) -> Option<Held> {
+        (0..RECORDS).map(Held).find(|&held| self.take_parked(held, token))
     }
 
     /// Takes a permit now, reclaiming those of dead holders if there is none.
@@ -152,7 +212,7 @@ impl RawSemaphore {
     }
 
     /// Blocks until a permit is taken, or `deadline` passes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire(&self, deadline: Option<Deadline>) -> Option<Held> {
         let me = me();
         self.take_now(me).or_else(|| self.acquire_slow(me, deadline))
@@ -166,6 +226,10 @@ impl RawSemaphore {
                 return Some(held);
             }
             let Some(seq) = self.prepare_sleep() else {
+                // The state moved; a stream of moves (forged bytes) must not outlast a timeout.
+                if deadline.is_some_and(Deadline::passed) {
+                    return self.take_now(me);
+                }
                 continue;
             };
             let held_bits = (self.state.load(Ordering::Relaxed) & HELD) >> 32;
@@ -183,19 +247,33 @@ impl RawSemaphore {
     /// Sets [`SLEEPERS`] and returns the `wakes` count to sleep on, or `None` when the state
     /// changed so that sleeping could miss a permit.
     fn prepare_sleep(&self) -> Option<u32> {
-        let state = self.state.load(Ordering::Relaxed);
-        if state & SLEEPERS == 0 {
-            // state => state | SLEEPERS
-            self.state
-                .compare_exchange(state, state | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
-                .ok()?;
+        let (seq, now) = crate::backend::announce_sleep(&self.state, SLEEPERS, &self.wakes)?;
+        if !self.mark_wanted() {
+            return None;
         }
-        let seq = self.wakes.load(Ordering::Acquire);
-        let now = self.state.load(Ordering::Relaxed);
         // Permits and a free record now (take_now may have just missed them), or someone
         // added permits and cleared SLEEPERS since: look again instead of sleeping.
         let startle = now & SLEEPERS == 0 || (now & AVAIL != 0 && self.any_record_free());
         (!startle).then_some(seq)
+    }
+
+    /// Marks every record that holds a guard's permit [`WANTED`], so that its release adds
+    /// the permit to the count and wakes us; false when a parked permit was seen (take it)
+    /// or a record changed under the mark (look again).
+    fn mark_wanted(&self) -> bool {
+        self.records.iter().all(|record| {
+            let owner = record.load(Ordering::Relaxed);
+            if owner & PARKED != 0 {
+                return false;
+            }
+            // owner => owner | WANTED (Release: the owner that sees the mark also sees
+            // SLEEPERS set before it)
+            owner == 0
+                || owner & WANTED != 0
+                || record
+                    .compare_exchange(owner, owner | WANTED, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+        })
     }
 
     fn any_record_free(&self) -> bool {
@@ -246,15 +324,19 @@ impl RawSemaphore {
         let bit = held_bit(held.0);
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            // A set bit in a record we just claimed is forged: leave that record alone.
-            if state & AVAIL == 0 || state & bit != 0 {
+            if state & bit != 0 {
+                state = self.repair_held_bit(bit, state);
+                continue;
+            }
+            if state & AVAIL == 0 {
                 return false;
             }
-            // avail, bit clear => avail - 1, bit set
+            // avail, bit clear => avail - 1, bit set (Release too: a sleeper that sees the
+            // count this leaves also sees the record claimed, and marks it WANTED)
             match self.state.compare_exchange(
                 state,
                 (state - 1) | bit,
-                Ordering::Acquire,
+                Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
@@ -263,14 +345,67 @@ impl RawSemaphore {
         }
     }
 
-    /// Gives back the permit of the guard `held` and frees its record.
+    /// The held bit `bit` of a record this process just claimed is set: forged, since a
+    /// record's bit is cleared before the record is freed (and the claim's `Acquire` sees
+    /// that). Gives its permit back, as for a dead holder (unless the count is full), and
+    /// clears the bit; returns the new state.
+    #[cold]
+    fn repair_held_bit(&self, bit: u64, mut state: u64) -> u64 {
+        while state & bit != 0 {
+            let back = u64::from(state & AVAIL < u64::from(MAX_PERMITS));
+            // avail, bit set => avail + 1, bit clear (nobody else touches a claimed record's bit)
+            match self.state.compare_exchange(
+                state,
+                (state - bit) + back,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (state - bit) + back,
+                Err(now) => state = now,
+            }
+        }
+        state
+    }
+
+    /// Ends the guard `held`: parks its permit in the record (one compare-exchange, and the
+    /// next acquire of this process takes it back with one more), or, when an acquirer
+    /// sleeps on it, gives it back to the count.
     ///
     /// # Safety
     ///
-    /// - `held` came from this semaphore's `acquire`/`try_acquire` (or a takeover) in this
-    ///   process and was not given back or forgotten since.
+    /// - `held` came from this semaphore's `acquire`/`try_acquire` in this process and was
+    ///   not given back or forgotten since.
     #[inline]
     pub(crate) unsafe fn release_held(&self, held: Held) {
+        let record = &self.records[held.0];
+        // Acquire, here and on failure: a release that sees WANTED also sees the sleeper's
+        // SLEEPERS, so its give-back wakes it.
+        let mine = record.load(Ordering::Acquire);
+        // mine => mine | PARKED, unless a sleeper marked it WANTED
+        if mine & WANTED == 0
+            && record
+                .compare_exchange(mine, mine | PARKED, Ordering::Release, Ordering::Acquire)
+                .is_ok()
+        {
+            return;
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.give_back(held) };
+    }
+
+    /// Gives back the permit of the guard `held` to the count and frees its record.
+    ///
+    /// # Safety
+    ///
+    /// - As for [`release_held`](Self::release_held), or `held` is a record this process
+    ///   took over from a dead owner, with its held bit set.
+    #[cold]
+    unsafe fn give_back(&self, held: Held) {
+        if self.state.load(Ordering::Relaxed) & held_bit(held.0) == 0 {
+            // A permit taken from a forged parked record (its bit was never set): nothing
+            // to give back.
+            return self.free_record(held);
+        }
         // +1 permit and the held bit cleared, in one add: the bit is set (the caller holds
         // it), so subtracting it borrows nothing.
         let delta = 1u64.wrapping_sub(held_bit(held.0));
@@ -330,18 +465,27 @@ impl RawSemaphore {
         word::wake_all(&self.wakes);
     }
 
-    /// Gives back the permits of every record whose owner `judge` finds dead; returns how
-    /// many records it reclaimed.
+    /// Gives back the permits of every record whose owner `judge` finds dead, and of forged
+    /// records; returns how many records it reclaimed.
     #[cold]
     fn reclaim_dead(&self, me: Me, judge: fn(u32) -> Verdict) -> usize {
         let mut reclaimed = 0;
         for (i, record) in self.records.iter().enumerate() {
             let owner = record.load(Ordering::Acquire);
-            let dead = mutant::judges_all_dead() || judge(owner) == Verdict::Dead;
-            if owner == 0 || !dead {
+            let reclaim = if owner == 0 {
+                // A free record's held bit is forged (it is cleared before a record is
+                // freed): its permit is given back as a dead holder's.
+                self.state.load(Ordering::Relaxed) & held_bit(i) != 0
+            } else {
+                // So is a record with flags but no token.
+                JUDGE_ALL_DEAD.is_on()
+                    || owner & TOKEN_MASK == 0
+                    || judge(owner) == Verdict::Dead
+            };
+            if !reclaim {
                 continue;
             }
-            // dead owner => me: of several reclaimers, one takes the record over.
+            // dead owner (or forged free record) => me: of several reclaimers, one takes it.
             if record
                 .compare_exchange(owner, me.token, Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
@@ -351,7 +495,7 @@ impl RawSemaphore {
             let held = Held(i);
             if self.state.load(Ordering::Relaxed) & held_bit(i) != 0 {
                 // SAFETY: the record is ours now and its held bit set: we hold its permit.
-                unsafe { self.release_held(held) };
+                unsafe { self.give_back(held) };
             } else {
                 self.free_record(held);
             }
@@ -366,10 +510,7 @@ impl RawSemaphore {
 impl RawSemaphore {
     /// The state word and the records.
     pub(crate) fn raw_state(&self) -> (u64, [u32; RECORDS]) {
-        (
-            self.state.load(Ordering::Relaxed),
-            core::array::from_fn(|i| self.records[i].load(Ordering::Relaxed)),
-        )
+        crate::backend::snapshot(&self.state, &self.records)
     }
 
     /// Makes record `i` name `token`, holding a permit taken from the count if `holding`.
@@ -384,22 +525,4 @@ impl RawSemaphore {
 /// A seeded bug for the loom models to catch (the `test-hooks` feature only): reclaimers that
 /// take every holder for dead without the kernel's word, as code that trusts the absence of
 /// evidence would.
-pub(crate) mod mutant {
-    #[cfg(feature = "test-hooks")]
-    static JUDGE_ALL_DEAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-    /// Whether reclaimers skip asking the kernel (never, without the `test-hooks` feature).
-    #[inline]
-    pub(crate) fn judges_all_dead() -> bool {
-        #[cfg(feature = "test-hooks")]
-        return JUDGE_ALL_DEAD.load(std::sync::atomic::Ordering::Relaxed);
-        #[cfg(not(feature = "test-hooks"))]
-        false
-    }
-
-    /// Turns the seeded bug on or off for the whole process.
-    #[cfg(feature = "test-hooks")]
-    pub(crate) fn judge_all_dead(on: bool) {
-        JUDGE_ALL_DEAD.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-}
+pub(crate) static JUDGE_ALL_DEAD: crate::backend::Mutant = crate::backend::Mutant::new();

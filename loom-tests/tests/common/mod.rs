@@ -17,3 +17,15 @@ pub fn model(f: impl Fn() + Sync + Send + 'static) {
     }
     builder.check(f);
 }
+
+/// [`model`] for a heavy model: preemption bound `bound`, whatever `LOOM_MAX_PREEMPTIONS`
+/// says, unless `SHMSYNC_LOOM_DEEP` is set (then as [`model`]).
+#[allow(dead_code)]
+pub fn model_with_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    if std::env::var_os("SHMSYNC_LOOM_DEEP").is_some() {
+        return model(f);
+    }
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(bound);
+    builder.check(f);
+}
