@@ -106,6 +106,12 @@ impl<C: RawCondvar> crate::sync::MakeModel for ShmCondvar<C> {
 type Guard<'a, T, C> = ShmMutexGuard<'a, T, <C as RawCondvar>::Mutex>;
 
 impl<C: RawCondvar> ShmCondvar<C> {
+    /// The raw condition variable, for the test hooks.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn raw(&self) -> &C {
+        &self.raw
+    }
+
     crate::sync::constructor! {
         /// Creates a condition variable that needs no further init step wherever it is placed.
         ///

@@ -70,6 +70,13 @@ impl Deadline {
         }
     }
 
+    /// This time in milliseconds, modulo 2^32: a coarse stamp that other processes of the
+    /// same clock compare by wrapping difference.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn millis(self) -> u32 {
+        (self.secs.wrapping_mul(1000) + self.nanos / 1_000_000) as u32
+    }
+
     /// The deadline as a `timespec` for the kernel or libc.
     pub(crate) fn as_timespec(self) -> libc::timespec {
         libc::timespec {

@@ -12,6 +12,20 @@ use crate::sys::time::Deadline;
 /// CLOCK_MONOTONIC). Returns early on a signal or a spurious wake: callers re-check their
 /// condition and call again with the same deadline.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> Wake {
+    wait_tagged(word, expected, deadline, ANY_TAG)
+}
+
+/// Every tag: what [`wait`] sleeps with, and what plain wakes match.
+pub(crate) const ANY_TAG: u32 = libc::FUTEX_BITSET_MATCH_ANY as u32;
+
+/// [`wait`], sleeping with the tags `tag` (a nonzero futex bitset): [`wake_tagged`] wakes
+/// only sleepers whose tags it names; [`wake`] and [`wake_one_counting`] wake any sleeper.
+pub(crate) fn wait_tagged(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Deadline>,
+    tag: u32,
+) -> Wake {
     let ts = deadline.map(Deadline::as_timespec);
     let ts_ptr = ts
         .as_ref()
@@ -26,7 +40,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
             expected,
             ts_ptr,
             core::ptr::null::<u32>(),
-            libc::FUTEX_BITSET_MATCH_ANY,
+            tag,
         )
     };
     if rc == 0 {
@@ -47,16 +61,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
 pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it reads and writes no memory.
     let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
-    if rc >= 0 {
-        return rc as usize;
-    }
-    let err = std::io::Error::last_os_error();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EFAULT),
-        "futex(FUTEX_WAKE) failed: {err}"
-    );
-    0
+    woken("futex(FUTEX_WAKE)", rc)
 }
 
 /// Wakes one waiter of `word`; returns whether one was woken.
@@ -70,4 +75,64 @@ pub(crate) fn wake_one(word: &AtomicU32) -> bool {
 #[inline]
 pub(crate) fn wake_all(word: &AtomicU32) -> usize {
     wake(word, i32::MAX)
+}
+
+/// Wakes up to `count` sleepers of `word` that sleep with one of the tags `tag` (see
+/// [`wait_tagged`]); returns how many were woken. `EFAULT` counts as nobody, as for [`wake`].
+pub(crate) fn wake_tagged(word: &AtomicU32, count: i32, tag: u32) -> usize {
+    // SAFETY: FUTEX_WAKE_BITSET only uses the address as a key; it reads and writes no memory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE_BITSET,
+            count,
+            core::ptr::null::<libc::timespec>(),
+            core::ptr::null::<u32>(),
+            tag,
+        )
+    };
+    woken("futex(FUTEX_WAKE_BITSET)", rc)
+}
+
+/// Wakes one sleeper of `word` (whatever its tags) and counts those left asleep, in one
+/// step of the kernel's: returns `(woken, left)`, `(0, _)` when nobody slept.
+///
+/// It is `FUTEX_CMP_REQUEUE` from `word` onto `word` itself: the kernel wakes one sleeper and
+/// "moves" every other onto the same key, which leaves each where it was in the queue (same
+/// hash chain) and only counts it. The compare fails when a concurrent change moved the word
+/// since it was read; then it reads again and retries, so `word`'s value is only a guard.
+pub(crate) fn wake_one_counting(word: &AtomicU32) -> (usize, usize) {
+    loop {
+        let expected = word.load(core::sync::atomic::Ordering::Relaxed);
+        // SAFETY: FUTEX_CMP_REQUEUE reads `word` (a live, aligned u32) to compare it with
+        // `expected`, and otherwise uses both addresses (the same) only as keys; the "timeout"
+        // argument carries the requeue count, as the call defines.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_CMP_REQUEUE,
+                1,
+                i32::MAX as usize,
+                word.as_ptr(),
+                expected,
+            )
+        };
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
+            continue;
+        }
+        let total = woken("futex(FUTEX_CMP_REQUEUE)", rc);
+        return (total.min(1), total.saturating_sub(1));
+    }
+}
+
+/// What a wake system call's result `rc` says about how many it woke; `EFAULT` is nobody.
+fn woken(call: &str, rc: libc::c_long) -> usize {
+    if rc >= 0 {
+        return rc as usize;
+    }
+    let err = std::io::Error::last_os_error();
+    assert_eq!(err.raw_os_error(), Some(libc::EFAULT), "{call} failed: {err}");
+    0
 }
