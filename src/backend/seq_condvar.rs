@@ -1,4 +1,5 @@
-//! A condition variable made of one shared futex sequence counter and a "busy" stamp.
+//! A condition variable made of a shared futex sequence counter, a count of sleepers and a
+//! "busy" stamp.
 //!
 //! Notes about memory ordering: the counter carries no data. A waiter reads it (Relaxed)
 //! while still holding the mutex, then unlocks (Release). A notifier changes the protected
@@ -7,37 +8,44 @@
 //! waiter saw it; otherwise the futex wait finds the counter changed and returns at once. A
 //! waiter returns only once the counter differs from the value it read (or its deadline
 //! passed); signals and spurious wakes put it back to sleep. No waiter has state in shared
-//! memory, so a waiter killed inside `wait` harms nobody.
+//! memory that anyone waits for, so a waiter killed inside `wait` blocks nobody.
 //!
 //! One notification could still go to waste: `notify_one` wakes one sleeper, and if that one
 //! is killed after the kernel woke it but before it re-took the mutex, the others would sleep
 //! on. What keeps it from being lost, without every sleeper waking up on a timer:
 //!
-//! - `notify_one` wakes its sleeper with [`word::wake_one_counting`], which tells in the same
-//!   kernel step how many others it left asleep. None left: no one else was asleep when the
-//!   counter moved, and a waiter not asleep yet finds the counter moved when it tries to
-//!   sleep. Nothing can be lost, and nothing more is done (the hand-off of two processes).
-//! - Some left: every one of them must be able to notice should the woken one die. A sleeper
-//!   sleeps *untimed* (tag [`UNTIMED`], no timer) or *timed* (tag [`TIMED`], a check every
-//!   [`RECHECK`]). The notifier wakes every untimed sleeper ([`word::wake_tagged`]): each finds
-//!   the counter moved and returns, a spurious wake-up, as condvars allow. Timed sleepers are
-//!   left asleep: within [`RECHECK`] each looks at the counter, finds it moved and returns.
-//!   So whatever happens to the woken one, every waiter that slept when the notification was
-//!   made returns within [`RECHECK`].
+//! - [`SeqCondvar::sleepers`] counts the waiters in or entering a futex wait: a waiter adds
+//!   itself before each futex wait; whoever takes it off the kernel's queue takes it off the
+//!   count too: the waker, by the number its wake call returns, or the waiter itself when its
+//!   wait ends otherwise (timeout, signal, counter already moved). So the count is never
+//!   below the number of sleepers the kernel holds; a waiter killed asleep leaves it too high.
+//! - `notify_one` wakes one sleeper and takes it off the count. A count left at zero means no
+//!   one else slept when the counter moved, and a waiter not asleep yet finds the counter
+//!   moved when it tries to sleep: nothing can be lost, and nothing more is done (the
+//!   hand-off between two processes).
+//! - A count above zero: every other sleeper must be able to notice should the woken one die.
+//!   A sleeper sleeps *untimed* (tag [`UNTIMED`], no timer) or *timed* (tag [`TIMED`], a check
+//!   every [`RECHECK`]). The notifier wakes every untimed sleeper ([`word::wake_tagged`]):
+//!   each finds the counter moved and returns, a spurious wake-up, as condvars allow. Timed
+//!   sleepers are left asleep: within [`RECHECK`] each looks at the counter, finds it moved
+//!   and returns. So whatever happens to the woken one, every waiter that slept when the
+//!   notification was made returns within [`RECHECK`].
 //! - To keep that herd rare, the notifier stamps [`SeqCondvar::busy`] with the time, and a
-//!   sleeper sleeps timed while the last such notification is less than [`BUSY`] old. On a
-//!   condvar in use, waiters are timed (as every waiter used to be) and a `notify_one` wakes
-//!   one; once it falls idle, the timers run out and idle waiters sleep without any.
+//!   sleeper sleeps timed while that stamp is less than [`BUSY`] old. On a condvar in use,
+//!   waiters are timed (as every waiter used to be) and a `notify_one` wakes one; once it
+//!   falls idle, the timers run out and idle waiters sleep without any.
 //!
-//! The stamp only chooses between two correct ways to sleep: any value in it, torn, forged
-//! or from another clock, costs at most extra wake-ups or a herd, never a lost notification.
-//! A notifier killed inside `notify_one` may leave the untimed sleepers unwoken, as one killed
-//! just before calling it would.
+//! The count and the stamp only choose between correct ways to sleep and to notify: a count
+//! too high (a waiter killed asleep, forged bytes) costs a wasted wake call and timers while
+//! notifications go on, a stamp of any value costs extra wake-ups or a herd; neither ever
+//! loses a notification, as long as the count is not below the kernel's. A notifier killed
+//! inside `notify_one` may leave the untimed sleepers unwoken, as one killed just before
+//! calling it would.
 
 use core::time::Duration;
 
 use crate::backend::{Acquired, RawCondvar, RawMutex, Sealed};
-use crate::sync::{word, AtomicU32, Deadline, MakeModel, Ordering, MODELLED};
+use crate::sync::{word, AtomicU32, Deadline, MakeModel, Ordering, Wake, MODELLED};
 
 /// How often a timed sleeper checks the counter without being woken.
 const RECHECK: Duration = Duration::from_millis(500);
@@ -55,29 +63,33 @@ const UNTIMED: u32 = 2;
 pub struct SeqCondvar<M> {
     /// Incremented by every notification; the word everyone sleeps on.
     seq: AtomicU32,
+    /// How many waiters may be in or entering a futex wait on `seq`; never fewer.
+    sleepers: AtomicU32,
     /// When a `notify_one` last left sleepers behind: CLOCK_MONOTONIC milliseconds with the
     /// low bit set; 0 for never.
     busy: AtomicU32,
     _mutex: core::marker::PhantomData<fn(&M)>,
 }
 
-const _: () = assert!(MODELLED || core::mem::size_of::<SeqCondvar<()>>() == 8);
+const _: () = assert!(MODELLED || core::mem::size_of::<SeqCondvar<()>>() == 12);
 
 impl<M> Sealed for SeqCondvar<M> {}
 
 impl<M> MakeModel for SeqCondvar<M> {
     fn make_model(&self) {
         self.seq.make_model();
+        self.sleepers.make_model();
         self.busy.make_model();
     }
 }
 
-// SAFETY: `wait` always re-locks before returning; the two words are the whole state, valid
+// SAFETY: `wait` always re-locks before returning; the three words are the whole state, valid
 // at any address and with any value; notifications never block on waiters, dead or alive.
 unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     type Mutex = M;
     const INIT: Self = SeqCondvar {
         seq: AtomicU32::new(0),
+        sleepers: AtomicU32::new(0),
         busy: AtomicU32::new(0),
         _mutex: core::marker::PhantomData,
     };
@@ -92,23 +104,28 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     // asleep yet is not counted: its futex wait finds the counter changed and returns at once.
     fn notify_one(&self) -> bool {
         self.seq.fetch_add(1, Ordering::Relaxed);
-        let (woken, left) = word::wake_one_counting(&self.seq);
-        if woken > 0 && left > 0 && !mutant::skips_herd() {
+        if !word::wake_one(&self.seq) {
+            return false;
+        }
+        let left = self.took_off(1);
+        if left > 0 && !mutant::skips_herd() {
             self.busy
                 .store(Deadline::now().millis() | 1, Ordering::Relaxed);
-            word::wake_tagged(&self.seq, i32::MAX, UNTIMED);
+            self.took_off(word::wake_tagged(&self.seq, i32::MAX, UNTIMED));
         }
-        woken > 0
+        true
     }
 
     fn notify_all(&self) -> usize {
         self.seq.fetch_add(1, Ordering::Relaxed);
-        word::wake_all(&self.seq)
+        let woken = word::wake_all(&self.seq);
+        self.took_off(woken);
+        woken
     }
 }
 
 crate::sync::native_only! {
-    // SAFETY: `INIT` is two zero words, the condition variable's whole state.
+    // SAFETY: `INIT` is three zero words, the condition variable's whole state.
     unsafe impl<M: RawMutex> crate::ShmZeroable for crate::generic::ShmCondvar<SeqCondvar<M>> {}
 }
 
@@ -140,7 +157,11 @@ impl<M> SeqCondvar<M> {
                 Some(recheck) => Some(recheck.earlier(deadline)),
                 None => deadline,
             };
-            word::wait_tagged(&self.seq, seq, until, tag);
+            // Counted before sleeping; a wake call takes it off the count, else this does.
+            self.sleepers.fetch_add(1, Ordering::Relaxed);
+            if word::wait_tagged(&self.seq, seq, until, tag) != Wake::Woken {
+                self.took_off(1);
+            }
             if self.seq.load(Ordering::Relaxed) != seq {
                 return false;
             }
@@ -148,6 +169,13 @@ impl<M> SeqCondvar<M> {
                 return true;
             }
         }
+    }
+
+    /// Takes `n` sleepers off the count; returns how many it still holds. Wrapping: a forged
+    /// count may wrap, which only makes it look high.
+    fn took_off(&self, n: usize) -> u32 {
+        let n = n as u32;
+        self.sleepers.fetch_sub(n, Ordering::Relaxed).wrapping_sub(n)
     }
 
     /// Whether a `notify_one` left sleepers behind less than [`BUSY`] ago.

@@ -86,8 +86,10 @@ impl MakeModel for native::AtomicU64 {}
 /// How a wait on a shared word ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
-    /// Woken, interrupted by a signal, or the word no longer held the expected value.
+    /// Woken by a wake call on the word (the waker took this sleeper off the queue).
     Woken,
+    /// Interrupted by a signal, or the word no longer held the expected value.
+    Early,
     /// The deadline passed.
     TimedOut,
 }

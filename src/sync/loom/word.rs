@@ -77,7 +77,7 @@ pub(crate) fn wait_tagged(
 ) -> Wake {
     let mut table = lock();
     if word.load(Ordering::Relaxed) != expected {
-        return Wake::Woken;
+        return Wake::Early;
     }
     let check = (key(word), expected, table.dead);
     match deadline {
@@ -120,14 +120,6 @@ pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
 /// returns how many were woken.
 pub(crate) fn wake_tagged(word: &AtomicU32, count: i32, tag: u32) -> usize {
     wake_locked(&mut lock(), word, count, tag)
-}
-
-/// Wakes the oldest waiter of `word` and counts the others, in one step: `(woken, left)`.
-pub(crate) fn wake_one_counting(word: &AtomicU32) -> (usize, usize) {
-    let mut table = lock();
-    let woken = wake_locked(&mut table, word, 1, ANY_TAG);
-    let left = table.sleepers.iter().filter(|s| s.0 == key(word)).count();
-    (woken, left)
 }
 
 fn wake_locked(table: &mut Table, word: &AtomicU32, count: i32, tag: u32) -> usize {

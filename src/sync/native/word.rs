@@ -19,7 +19,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
 pub(crate) const ANY_TAG: u32 = libc::FUTEX_BITSET_MATCH_ANY as u32;
 
 /// [`wait`], sleeping with the tags `tag` (a nonzero futex bitset): [`wake_tagged`] wakes
-/// only sleepers whose tags it names; [`wake`] and [`wake_one_counting`] wake any sleeper.
+/// only sleepers whose tags it names; [`wake`] wakes any sleeper.
 pub(crate) fn wait_tagged(
     word: &AtomicU32,
     expected: u32,
@@ -48,7 +48,7 @@ pub(crate) fn wait_tagged(
     }
     match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::ETIMEDOUT) => Wake::TimedOut,
-        Some(libc::EAGAIN) | Some(libc::EINTR) => Wake::Woken,
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Wake::Early,
         other => crate::sys::error::bug("futex(FUTEX_WAIT_BITSET)", other.unwrap_or(0)),
     }
 }
@@ -79,6 +79,7 @@ pub(crate) fn wake_all(word: &AtomicU32) -> usize {
 
 /// Wakes up to `count` sleepers of `word` that sleep with one of the tags `tag` (see
 /// [`wait_tagged`]); returns how many were woken. `EFAULT` counts as nobody, as for [`wake`].
+#[cfg_attr(shmsync_loom, allow(dead_code))]
 pub(crate) fn wake_tagged(word: &AtomicU32, count: i32, tag: u32) -> usize {
     // SAFETY: FUTEX_WAKE_BITSET only uses the address as a key; it reads and writes no memory.
     let rc = unsafe {
@@ -93,38 +94,6 @@ pub(crate) fn wake_tagged(word: &AtomicU32, count: i32, tag: u32) -> usize {
         )
     };
     woken("futex(FUTEX_WAKE_BITSET)", rc)
-}
-
-/// Wakes one sleeper of `word` (whatever its tags) and counts those left asleep, in one
-/// step of the kernel's: returns `(woken, left)`, `(0, _)` when nobody slept.
-///
-/// It is `FUTEX_CMP_REQUEUE` from `word` onto `word` itself: the kernel wakes one sleeper and
-/// "moves" every other onto the same key, which leaves each where it was in the queue (same
-/// hash chain) and only counts it. The compare fails when a concurrent change moved the word
-/// since it was read; then it reads again and retries, so `word`'s value is only a guard.
-pub(crate) fn wake_one_counting(word: &AtomicU32) -> (usize, usize) {
-    loop {
-        let expected = word.load(core::sync::atomic::Ordering::Relaxed);
-        // SAFETY: FUTEX_CMP_REQUEUE reads `word` (a live, aligned u32) to compare it with
-        // `expected`, and otherwise uses both addresses (the same) only as keys; the "timeout"
-        // argument carries the requeue count, as the call defines.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word.as_ptr(),
-                libc::FUTEX_CMP_REQUEUE,
-                1,
-                i32::MAX as usize,
-                word.as_ptr(),
-                expected,
-            )
-        };
-        if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
-            continue;
-        }
-        let total = woken("futex(FUTEX_CMP_REQUEUE)", rc);
-        return (total.min(1), total.saturating_sub(1));
-    }
 }
 
 /// What a wake system call's result `rc` says about how many it woke; `EFAULT` is nobody.
