@@ -19,6 +19,9 @@
 //!   count too: the waker, by the number its wake call returns, or the waiter itself when its
 //!   wait ends otherwise (timeout, signal, counter already moved). So the count is never
 //!   below the number of sleepers the kernel holds; a waiter killed asleep leaves it too high.
+//!   A notifier that finds it at zero after moving the counter makes no wake call at all (see
+//!   [`SeqCondvar::bump`] for why none can be needed), as glibc's condvar skips the system
+//!   call when nobody waits.
 //! - `notify_one` wakes one sleeper and takes it off the count. A count left at zero means no
 //!   one else slept when the counter moved, and a waiter not asleep yet finds the counter
 //!   moved when it tries to sleep: nothing can be lost, and nothing more is done (the
@@ -45,7 +48,7 @@
 use core::time::Duration;
 
 use crate::backend::{Acquired, RawCondvar, RawMutex, Sealed};
-use crate::sync::{word, AtomicU32, Deadline, MakeModel, Ordering, Wake, MODELLED};
+use crate::sync::{fence, word, AtomicU32, Deadline, MakeModel, Ordering, Wake, MODELLED};
 
 /// How often a timed sleeper checks the counter without being woken.
 const RECHECK: Duration = Duration::from_millis(500);
@@ -103,8 +106,7 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     // The kernel counts the sleepers it wakes. A waiter that read the counter but is not
     // asleep yet is not counted: its futex wait finds the counter changed and returns at once.
     fn notify_one(&self) -> bool {
-        self.seq.fetch_add(1, Ordering::Relaxed);
-        if !word::wake_one(&self.seq) {
+        if !self.bump() || !word::wake_one(&self.seq) {
             return false;
         }
         let left = self.took_off(1);
@@ -117,7 +119,9 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     }
 
     fn notify_all(&self) -> usize {
-        self.seq.fetch_add(1, Ordering::Relaxed);
+        if !self.bump() {
+            return 0;
+        }
         let woken = word::wake_all(&self.seq);
         self.took_off(woken);
         woken
@@ -158,7 +162,7 @@ impl<M> SeqCondvar<M> {
                 None => deadline,
             };
             // Counted before sleeping; a wake call takes it off the count, else this does.
-            self.sleepers.fetch_add(1, Ordering::Relaxed);
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
             if word::wait_tagged(&self.seq, seq, until, tag) != Wake::Woken {
                 self.took_off(1);
             }
@@ -169,6 +173,20 @@ impl<M> SeqCondvar<M> {
                 return true;
             }
         }
+    }
+
+    /// Moves the counter; returns whether anyone may sleep on it, so that a wake call is
+    /// worth making.
+    ///
+    /// The count and the counter are a store-buffer pair: a waiter adds itself (SeqCst) and
+    /// then the kernel reads the counter, after a full barrier of its own (`smp_mb` in
+    /// `futex_wait`, which the model's futex emulates with a SeqCst fence); the notifier moves
+    /// the counter and then reads the count, with a SeqCst fence between. So the notifier sees the waiter
+    /// counted, or the waiter's futex wait sees the counter moved and does not sleep.
+    fn bump(&self) -> bool {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.sleepers.load(Ordering::SeqCst) != 0
     }
 
     /// Takes `n` sleepers off the count; returns how many it still holds. Wrapping: a forged

@@ -98,6 +98,9 @@ native_only! {
     pub(crate) use self::cell::{Access, DataCell};
     pub(crate) use self::native::{AtomicU32, AtomicU64};
 
+    /// A memory fence.
+    pub(crate) use core::sync::atomic::fence;
+
     /// Bounded exponential back-off for spinning before sleeping: a few rounds of `pause`
     /// (2, 4, 8), then up to seven `sched_yield`s, then it says stop.
     pub(crate) use parking_lot_core::SpinWait;
@@ -118,3 +121,5 @@ pub(crate) use self::native::word;
 pub use self::loom::Deadline;
 #[cfg(shmsync_loom)]
 pub(crate) use self::loom::{liveness, word, Access, AtomicU32, AtomicU64, DataCell, SpinWait};
+#[cfg(shmsync_loom)]
+pub(crate) use ::loom::sync::atomic::fence;

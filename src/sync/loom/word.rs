@@ -76,6 +76,9 @@ pub(crate) fn wait_tagged(
     tag: u32,
 ) -> Wake {
     let mut table = lock();
+    // The kernel's full barrier before it reads the word (`smp_mb` in `futex_wait`), which
+    // callers that count their sleepers rely on.
+    loom::sync::atomic::fence(Ordering::SeqCst);
     if word.load(Ordering::Relaxed) != expected {
         return Wake::Early;
     }

@@ -102,6 +102,10 @@ fn woken(call: &str, rc: libc::c_long) -> usize {
         return rc as usize;
     }
     let err = std::io::Error::last_os_error();
-    assert_eq!(err.raw_os_error(), Some(libc::EFAULT), "{call} failed: {err}");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EFAULT),
+        "{call} failed: {err}"
+    );
     0
 }
