@@ -6,6 +6,7 @@
 
 mod anchors;
 mod big;
+mod broadcast;
 mod contended;
 mod death;
 mod pingpong;
@@ -192,6 +193,9 @@ fn main() {
     }
     if wants("pingpong") {
         pingpong::run();
+    }
+    if wants("broadcast") || wants("idle") {
+        broadcast::run();
     }
     if wants("death") {
         death::run();

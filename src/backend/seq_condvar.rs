@@ -14,41 +14,41 @@
 //! is killed after the kernel woke it but before it re-took the mutex, the others would sleep
 //! on. What keeps it from being lost, without every sleeper waking up on a timer:
 //!
-//! - [`SeqCondvar::sleepers`] counts the waiters in or entering a futex wait: a waiter adds
-//!   itself before each futex wait; whoever takes it off the kernel's queue takes it off the
-//!   count too: the waker, by the number its wake call returns, or the waiter itself when its
-//!   wait ends otherwise (timeout, signal, counter already moved). So the count is never
-//!   below the number of sleepers the kernel holds; a waiter killed asleep leaves it too high.
-//!   A notifier that finds it at zero after moving the counter makes no wake call at all (see
-//!   [`SeqCondvar::bump`] for why none can be needed), as glibc's condvar skips the system
-//!   call when nobody waits.
-//! - `notify_one` wakes one sleeper and takes it off the count. A count left at zero means no
-//!   one else slept when the counter moved, and a waiter not asleep yet finds the counter
-//!   moved when it tries to sleep: nothing can be lost, and nothing more is done (the
+//! - [`SeqCondvar::sleepers`] counts the waiters inside `wait`: a waiter adds itself while it
+//!   still holds the mutex, before reading the counter, and takes itself off once it holds
+//!   the mutex again. A waiter killed inside `wait` leaves the count one too high.
+//! - A notifier that finds the count at zero after moving the counter makes no wake call at
+//!   all (see [`SeqCondvar::bump`] for why none can be needed), as glibc's condvar skips the
+//!   system call when nobody waits.
+//! - After waking one sleeper, `notify_one` reads the count. The woken one is in it until it
+//!   holds the mutex again, and so is every waiter that slept when the counter moved and has
+//!   not returned. A count below 2 means the woken one is alone, or has already re-taken the
+//!   mutex (the notification has arrived): nothing can be lost, and nothing more is done (the
 //!   hand-off between two processes).
-//! - A count above zero: every other sleeper must be able to notice should the woken one die.
-//!   A sleeper sleeps *untimed* (tag [`UNTIMED`], no timer) or *timed* (tag [`TIMED`], a check
-//!   every [`RECHECK`]). The notifier wakes every untimed sleeper ([`word::wake_tagged`]):
-//!   each finds the counter moved and returns, a spurious wake-up, as condvars allow. Timed
-//!   sleepers are left asleep: within [`RECHECK`] each looks at the counter, finds it moved
-//!   and returns. So whatever happens to the woken one, every waiter that slept when the
-//!   notification was made returns within [`RECHECK`].
+//! - A count of 2 or more: every other sleeper must be able to notice should the woken one
+//!   die. A sleeper sleeps *untimed* (tag [`UNTIMED`], no timer) or *timed* (tag [`TIMED`], a
+//!   check every [`RECHECK`]). The notifier wakes every untimed sleeper
+//!   ([`word::wake_tagged`]): each finds the counter moved and returns, a spurious wake-up, as
+//!   condvars allow. Timed sleepers are left asleep: within [`RECHECK`] each looks at the
+//!   counter, finds it moved and returns. So whatever happens to the woken one, every waiter
+//!   that slept when the notification was made returns within [`RECHECK`].
 //! - To keep that herd rare, the notifier stamps [`SeqCondvar::busy`] with the time, and a
 //!   sleeper sleeps timed while that stamp is less than [`BUSY`] old. On a condvar in use,
 //!   waiters are timed (as every waiter used to be) and a `notify_one` wakes one; once it
 //!   falls idle, the timers run out and idle waiters sleep without any.
 //!
 //! The count and the stamp only choose between correct ways to sleep and to notify: a count
-//! too high (a waiter killed asleep, forged bytes) costs a wasted wake call and timers while
-//! notifications go on, a stamp of any value costs extra wake-ups or a herd; neither ever
-//! loses a notification, as long as the count is not below the kernel's. A notifier killed
+//! too high (a waiter killed inside `wait`, forged bytes) costs a wake call that finds nobody
+//! and, with another waiter, a herd call and timers while notifications go on (what every
+//! wait cost before); a stamp of any value costs extra wake-ups or a herd. Neither ever loses
+//! a notification, as long as the count is not below the number of waiters inside `wait`. A notifier killed
 //! inside `notify_one` may leave the untimed sleepers unwoken, as one killed just before
 //! calling it would.
 
 use core::time::Duration;
 
 use crate::backend::{Acquired, RawCondvar, RawMutex, Sealed};
-use crate::sync::{fence, word, AtomicU32, Deadline, MakeModel, Ordering, Wake, MODELLED};
+use crate::sync::{fence, word, AtomicU32, Deadline, MakeModel, Ordering, MODELLED};
 
 /// How often a timed sleeper checks the counter without being woken.
 const RECHECK: Duration = Duration::from_millis(500);
@@ -66,7 +66,8 @@ const UNTIMED: u32 = 2;
 pub struct SeqCondvar<M> {
     /// Incremented by every notification; the word everyone sleeps on.
     seq: AtomicU32,
-    /// How many waiters may be in or entering a futex wait on `seq`; never fewer.
+    /// How many waiters are inside `wait` (between counting themselves and re-taking the
+    /// mutex); never fewer.
     sleepers: AtomicU32,
     /// When a `notify_one` last left sleepers behind: CLOCK_MONOTONIC milliseconds with the
     /// low bit set; 0 for never.
@@ -100,7 +101,9 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
     unsafe fn wait(&self, mutex: &M, deadline: Option<Deadline>) -> (Acquired, bool) {
         // SAFETY: the caller holds `mutex`.
         let timed_out = unsafe { self.release_and_sleep(mutex, deadline) };
-        (mutex.lock(), timed_out)
+        let acquired = mutex.lock();
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        (acquired, timed_out)
     }
 
     // The kernel counts the sleepers it wakes. A waiter that read the counter but is not
@@ -109,11 +112,12 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
         if !self.bump() || !word::wake_one(&self.seq) {
             return false;
         }
-        let left = self.took_off(1);
-        if left > 0 && !mutant::skips_herd() {
+        // Every waiter asleep in the kernel was counted before it slept, and the wake call
+        // above comes after it in the kernel's queue lock: the count includes it.
+        if self.sleepers.load(Ordering::SeqCst) >= 2 && !mutant::skips_herd() {
             self.busy
                 .store(Deadline::now().millis() | 1, Ordering::Relaxed);
-            self.took_off(word::wake_tagged(&self.seq, i32::MAX, UNTIMED));
+            word::wake_tagged(&self.seq, i32::MAX, UNTIMED);
         }
         true
     }
@@ -122,9 +126,7 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
         if !self.bump() {
             return 0;
         }
-        let woken = word::wake_all(&self.seq);
-        self.took_off(woken);
-        woken
+        word::wake_all(&self.seq)
     }
 }
 
@@ -134,13 +136,16 @@ crate::sync::native_only! {
 }
 
 impl<M: RawMutex> SeqCondvar<M> {
-    /// Reads the counter, unlocks `mutex` and sleeps until the counter moves or `deadline`
-    /// passes; returns whether the deadline passed. Leaves `mutex` unlocked.
+    /// Counts the caller in, reads the counter, unlocks `mutex` and sleeps until the counter
+    /// moves or `deadline` passes; returns whether the deadline passed. Leaves `mutex`
+    /// unlocked and the caller counted.
     ///
     /// # Safety
     ///
     /// - The calling thread holds `mutex`.
     pub(crate) unsafe fn release_and_sleep(&self, mutex: &M, deadline: Option<Deadline>) -> bool {
+        // Counted before the counter is read (see `bump`); the caller takes it off.
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
         let seq = self.seq.load(Ordering::Relaxed);
         // SAFETY: the caller holds `mutex`.
         unsafe { mutex.unlock() };
@@ -161,11 +166,7 @@ impl<M> SeqCondvar<M> {
                 Some(recheck) => Some(recheck.earlier(deadline)),
                 None => deadline,
             };
-            // Counted before sleeping; a wake call takes it off the count, else this does.
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            if word::wait_tagged(&self.seq, seq, until, tag) != Wake::Woken {
-                self.took_off(1);
-            }
+            word::wait_tagged(&self.seq, seq, until, tag);
             if self.seq.load(Ordering::Relaxed) != seq {
                 return false;
             }
@@ -178,8 +179,8 @@ impl<M> SeqCondvar<M> {
     /// Moves the counter; returns whether anyone may sleep on it, so that a wake call is
     /// worth making.
     ///
-    /// The count and the counter are a store-buffer pair: a waiter adds itself (SeqCst) and
-    /// then the kernel reads the counter, after a full barrier of its own (`smp_mb` in
+    /// The count and the counter are a store-buffer pair: a waiter adds itself (SeqCst),
+    /// later the kernel reads the counter, after a full barrier of its own (`smp_mb` in
     /// `futex_wait`, which the model's futex emulates with a SeqCst fence); the notifier moves
     /// the counter and then reads the count, with a SeqCst fence between. So the notifier sees the waiter
     /// counted, or the waiter's futex wait sees the counter moved and does not sleep.
@@ -187,13 +188,6 @@ impl<M> SeqCondvar<M> {
         self.seq.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.sleepers.load(Ordering::SeqCst) != 0
-    }
-
-    /// Takes `n` sleepers off the count; returns how many it still holds. Wrapping: a forged
-    /// count may wrap, which only makes it look high.
-    fn took_off(&self, n: usize) -> u32 {
-        let n = n as u32;
-        self.sleepers.fetch_sub(n, Ordering::Relaxed).wrapping_sub(n)
     }
 
     /// Whether a `notify_one` left sleepers behind less than [`BUSY`] ago.
