@@ -112,6 +112,6 @@ pub mod __test_hooks {
     /// Seeds a bug for the loom models to catch, in every condvar of the process: a
     /// `notify_one` that leaves sleepers behind does not wake the untimed ones.
     pub fn seed_no_herd_bug(on: bool) {
-        crate::backend::seq_condvar::mutant::skip_herd(on)
+        crate::backend::seq_condvar::SKIP_HERD.set(on)
     }
 }

@@ -282,7 +282,7 @@ pub mod __test_hooks {
     /// Seeds a bug for the loom models to catch, in every semaphore of the process: reclaimers
     /// take every holder for dead, without asking the kernel.
     pub fn seed_reclaim_live_bug(on: bool) {
-        crate::backend::semaphore::mutant::judge_all_dead(on)
+        crate::backend::semaphore::mutant::JUDGE_ALL_DEAD.set(on)
     }
 
     /// Makes record `i` name `token`; with `holding`, moves one permit from the count into it.

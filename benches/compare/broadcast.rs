@@ -5,7 +5,9 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::anchors::{boxed, futex_wait, shared, RawFutexMutex, RawPthreadCond, RawPthreadMutex};
+use crate::anchors::{
+    boxed, futex_wait, shared, RawFutexMutex, RawLock, RawPthreadCond, RawPthreadMutex,
+};
 use crate::{fork, median, print_section, reap, scale, sleep, Line, REPS};
 
 /// The board under the lock: the round, how many went to sleep, how many arrived since the
@@ -90,6 +92,15 @@ macro_rules! shmsync_board {
 shmsync_board!(FutexBoard, futex);
 shmsync_board!(PthreadBoard, pthread);
 
+/// Runs `f` on `counts` under the raw lock `m` that guards them.
+fn locked<R>(m: &impl RawLock, counts: &UnsafeCell<Counts>, f: impl FnOnce(&mut Counts) -> R) -> R {
+    m.acquire();
+    // SAFETY: `m`, which guards `counts`, is held.
+    let r = f(unsafe { &mut *counts.get() });
+    m.release();
+    r
+}
+
 /// A pshared pthread mutex + condvar, as a C program would write it.
 #[repr(C)]
 struct RawPthreadBoard {
@@ -103,21 +114,19 @@ unsafe impl Sync for RawPthreadBoard {}
 
 impl Board for RawPthreadBoard {
     fn with<R>(&self, f: impl FnOnce(&mut Counts) -> R) -> R {
-        self.m.lock();
-        // SAFETY: `m` is held.
-        let r = f(unsafe { &mut *self.counts.get() });
-        self.m.unlock();
-        r
+        locked(&self.m, &self.counts, f)
     }
     fn wait_round(&self, seen: u64, n: u64) -> u64 {
         self.m.lock();
-        // SAFETY: `m` is held (also across each return of `wait`).
-        let c = unsafe { &mut *self.counts.get() };
-        c.asleep += 1;
-        while c.round == seen {
+        // SAFETY: `m` is held here and after each return of `wait`; the counts are read
+        // afresh each time, since other processes change them while `wait` sleeps.
+        unsafe { (*self.counts.get()).asleep += 1 };
+        // SAFETY: as above.
+        while unsafe { (*self.counts.get()).round } == seen {
             self.cv.wait(&self.m);
         }
-        let round = arrive(c, n);
+        // SAFETY: `m` is held.
+        let round = arrive(unsafe { &mut *self.counts.get() }, n);
         self.m.unlock();
         round
     }
@@ -145,11 +154,7 @@ unsafe impl Sync for RawFutexBoard {}
 
 impl Board for RawFutexBoard {
     fn with<R>(&self, f: impl FnOnce(&mut Counts) -> R) -> R {
-        self.m.lock();
-        // SAFETY: `m` is held.
-        let r = f(unsafe { &mut *self.counts.get() });
-        self.m.unlock();
-        r
+        locked(&self.m, &self.counts, f)
     }
     fn wait_round(&self, seen: u64, n: u64) -> u64 {
         self.m.lock();

@@ -170,6 +170,20 @@ fn pipe_rtt(rounds: u32, cpus: (usize, usize)) -> f64 {
     rtt
 }
 
+/// One line per name: the median of its samples, in µs.
+fn medians(names: &[&str], samples: &[Vec<f64>]) -> Vec<Line> {
+    names
+        .iter()
+        .zip(samples)
+        .map(|(name, s)| Line {
+            name: name.to_string(),
+            value: median(s),
+            unit: "µs",
+            extra: String::new(),
+        })
+        .collect()
+}
+
 pub fn run() {
     let futex: &'static FutexTurn = boxed(FutexTurn {
         turn: shmsync::futex::ShmMutex::new(0),
@@ -216,27 +230,10 @@ pub fn run() {
                 }
             }
         }
-        let lines: Vec<Line> = rows
-            .iter()
-            .zip(&samples)
-            .map(|((name, _), s)| Line {
-                name: name.to_string(),
-                value: median(s),
-                unit: "µs",
-                extra: String::new(),
-            })
-            .collect();
-        let cpu_lines: Vec<Line> = rows
-            .iter()
-            .zip(&cpu)
-            .filter(|((_, turn), _)| turn.is_some())
-            .map(|((name, _), s)| Line {
-                name: name.to_string(),
-                value: median(s),
-                unit: "µs",
-                extra: String::new(),
-            })
-            .collect();
+        let names: Vec<&str> = rows.iter().map(|(name, _)| *name).collect();
+        let lines = medians(&names, &samples);
+        // The pipe pair has no CPU figure.
+        let cpu_lines = medians(&names[..names.len() - 1], &cpu);
         print_section(
             &format!("Condvar ping-pong round trip, {label}"),
             &lines,

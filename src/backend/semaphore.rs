@@ -337,7 +337,7 @@ impl RawSemaphore {
         let mut reclaimed = 0;
         for (i, record) in self.records.iter().enumerate() {
             let owner = record.load(Ordering::Acquire);
-            let dead = mutant::judges_all_dead() || judge(owner) == Verdict::Dead;
+            let dead = mutant::JUDGE_ALL_DEAD.is_on() || judge(owner) == Verdict::Dead;
             if owner == 0 || !dead {
                 continue;
             }
@@ -385,21 +385,6 @@ impl RawSemaphore {
 /// take every holder for dead without the kernel's word, as code that trusts the absence of
 /// evidence would.
 pub(crate) mod mutant {
-    #[cfg(feature = "test-hooks")]
-    static JUDGE_ALL_DEAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-    /// Whether reclaimers skip asking the kernel (never, without the `test-hooks` feature).
-    #[inline]
-    pub(crate) fn judges_all_dead() -> bool {
-        #[cfg(feature = "test-hooks")]
-        return JUDGE_ALL_DEAD.load(std::sync::atomic::Ordering::Relaxed);
-        #[cfg(not(feature = "test-hooks"))]
-        false
-    }
-
-    /// Turns the seeded bug on or off for the whole process.
-    #[cfg(feature = "test-hooks")]
-    pub(crate) fn judge_all_dead(on: bool) {
-        JUDGE_ALL_DEAD.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
+    /// Reclaimers skip asking the kernel.
+    pub(crate) static JUDGE_ALL_DEAD: crate::backend::Seeded = crate::backend::Seeded::new();
 }

@@ -114,7 +114,7 @@ unsafe impl<M: RawMutex> RawCondvar for SeqCondvar<M> {
         }
         // Every waiter asleep in the kernel was counted before it slept, and the wake call
         // above comes after it in the kernel's queue lock: the count includes it.
-        if self.sleepers.load(Ordering::SeqCst) >= 2 && !mutant::skips_herd() {
+        if self.sleepers.load(Ordering::SeqCst) >= 2 && !SKIP_HERD.is_on() {
             self.busy
                 .store(Deadline::now().millis() | 1, Ordering::Relaxed);
             word::wake_tagged(&self.seq, i32::MAX, UNTIMED);
@@ -197,24 +197,6 @@ impl<M> SeqCondvar<M> {
     }
 }
 
-/// A seeded bug for the loom models to catch.
-pub(crate) mod mutant {
-    #[cfg(feature = "test-hooks")]
-    static SKIP_HERD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-    /// Whether `notify_one` leaves untimed sleepers asleep when it woke one of several
-    /// (never, without the `test-hooks` feature).
-    #[inline]
-    pub(crate) fn skips_herd() -> bool {
-        #[cfg(feature = "test-hooks")]
-        return SKIP_HERD.load(std::sync::atomic::Ordering::Relaxed);
-        #[cfg(not(feature = "test-hooks"))]
-        false
-    }
-
-    /// Turns the seeded bug on or off for the whole process.
-    #[cfg(feature = "test-hooks")]
-    pub(crate) fn skip_herd(on: bool) {
-        SKIP_HERD.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-}
+/// The seeded bug for the loom models to catch: a `notify_one` that woke one of several
+/// waiters leaves the untimed sleepers asleep.
+pub(crate) static SKIP_HERD: crate::backend::Seeded = crate::backend::Seeded::new();
