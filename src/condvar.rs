@@ -48,10 +48,11 @@ impl WaitTimeoutResult {
 ///
 /// The API is `std::sync::Condvar`'s; timeouts are measured on CLOCK_MONOTONIC. A waiter
 /// killed inside `wait` harms nothing: notifications never block and live waiters still wake.
-/// If the one waiter a `notify_one` woke is killed before it re-takes the mutex, another
-/// waiter notices the notification by itself within half a second (sleeping waiters look at
-/// the condvar twice a second; such a look can end a `wait` spuriously, which std allows).
-/// Spurious wake-ups can happen, as with std.
+/// If the one waiter a `notify_one` woke is killed before it re-takes the mutex, every other
+/// waiter that was waiting returns within half a second: when others wait, `notify_one` wakes
+/// the waiters that sleep without a timer, and while the condvar is in use waiters sleep
+/// with a half-second re-check (such returns are spurious wake-ups, which std allows). An idle
+/// waiter sleeps without any timer. Spurious wake-ups can happen, as with std.
 ///
 /// # Several mutexes
 ///
@@ -106,6 +107,12 @@ impl<C: RawCondvar> crate::sync::MakeModel for ShmCondvar<C> {
 type Guard<'a, T, C> = ShmMutexGuard<'a, T, <C as RawCondvar>::Mutex>;
 
 impl<C: RawCondvar> ShmCondvar<C> {
+    /// The raw condition variable, for the test hooks.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn raw(&self) -> &C {
+        &self.raw
+    }
+
     crate::sync::constructor! {
         /// Creates a condition variable that needs no further init step wherever it is placed.
         ///

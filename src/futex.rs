@@ -77,7 +77,7 @@ pub type ShmCondvar = crate::generic::ShmCondvar<RawFutexCondvar>;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod __test_hooks {
-    use super::ShmMutex;
+    use super::{ShmCondvar, ShmMutex, ShmMutexGuard};
     use crate::backend::futex;
 
     /// The flag set in the lock word while a locker may sleep.
@@ -96,5 +96,22 @@ pub mod __test_hooks {
     /// Overwrites the lock word and the PID word of `m`.
     pub fn forge<T>(m: &ShmMutex<T>, word: u32, pid: u32) {
         m.raw_lock().forge_state(word, pid)
+    }
+
+    /// Waits on `cv` as [`ShmCondvar::wait`] does, but once woken runs `then` instead of
+    /// re-taking the mutex, which stays unlocked: the models pass `shmsync::loom::die`, a
+    /// waiter killed after a notification woke it and before it re-locked.
+    pub fn wait_woken_then<T>(cv: &ShmCondvar, guard: ShmMutexGuard<'_, T>, then: impl FnOnce()) {
+        let mutex = guard.leak();
+        // SAFETY: the leaked guard held the mutex, so this thread holds it; no guard owns it
+        // afterwards, and nothing re-locks it.
+        unsafe { cv.raw().release_and_sleep(mutex.raw_lock(), None) };
+        then();
+    }
+
+    /// Seeds a bug for the loom models to catch, in every condvar of the process: a
+    /// `notify_one` that leaves sleepers behind does not wake the untimed ones.
+    pub fn seed_no_herd_bug(on: bool) {
+        crate::backend::seq_condvar::SKIP_HERD.set(on)
     }
 }

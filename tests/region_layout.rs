@@ -109,7 +109,7 @@ fn primitives_of_the_other_backend_are_refused_naming_the_backend() {
 fn other_format_versions_and_header_sizes_are_refused() {
     let template = region_util::valid_segment_bytes(AtomicU64::new(9));
     let at = region_util::VERSION_OFFSET;
-    for version in [0u32, 1, 3, u32::MAX] {
+    for version in [0u32, 1, 2, 4, u32::MAX] {
         let seg = Unlink::new("version");
         let mut bytes = template.clone();
         bytes[at..at + 4].copy_from_slice(&version.to_ne_bytes());

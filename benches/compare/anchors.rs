@@ -68,6 +68,26 @@ impl RawFutexMutex {
         }
     }
 
+    /// Locks as a waiter moved onto the lock word does: always leaves 2 (waiters may sleep).
+    pub fn lock_as_contended(&self) {
+        while self.state.swap(2, Ordering::Acquire) != 0 {
+            futex_wait(&self.state, 2);
+        }
+    }
+
+    /// Marks a held lock "with waiters" (1 => 2), so that its unlock wakes one; a free lock
+    /// is left alone.
+    pub fn mark_contended(&self) {
+        let _ = self
+            .state
+            .compare_exchange(1, 2, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The lock word, for requeueing onto it.
+    pub fn word(&self) -> &AtomicU32 {
+        &self.state
+    }
+
     #[inline]
     pub fn unlock(&self) {
         if self.state.swap(0, Ordering::Release) == 2 {
@@ -160,6 +180,11 @@ impl RawPthreadCond {
     pub fn signal(&self) {
         // SAFETY: initialised.
         unsafe { libc::pthread_cond_signal(self.inner.get()) };
+    }
+
+    pub fn broadcast(&self) {
+        // SAFETY: initialised.
+        unsafe { libc::pthread_cond_broadcast(self.inner.get()) };
     }
 }
 

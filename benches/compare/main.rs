@@ -7,6 +7,7 @@
 mod anchors;
 mod barrier;
 mod big;
+mod broadcast;
 mod contended;
 mod death;
 mod pingpong;
@@ -193,6 +194,9 @@ fn main() {
     }
     if wants("pingpong") {
         pingpong::run();
+    }
+    if wants("broadcast") || wants("idle") {
+        broadcast::run();
     }
     if wants("death") {
         death::run();

@@ -87,8 +87,28 @@ impl Turn for RawPthreadTurn {
     }
 }
 
-/// Round trip time in µs for `rounds` exchanges; `cpus` = (parent cpu, child cpu).
-fn turn_rtt(t: &'static dyn Turn, rounds: u32, cpus: (usize, usize)) -> f64 {
+/// CPU time (user + system) used so far by this process and by its reaped children, in µs.
+fn cpu_us() -> f64 {
+    let mut total = 0.0;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: `ru` is plain data that getrusage fills in.
+        let ru = unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut ru);
+            ru
+        };
+        for tv in [ru.ru_utime, ru.ru_stime] {
+            total += tv.tv_sec as f64 * 1e6 + tv.tv_usec as f64;
+        }
+    }
+    total
+}
+
+/// Round trip time in µs for `rounds` exchanges, and the CPU time both sides spent per
+/// round trip (which other load on the machine disturbs less); `cpus` = (parent cpu, child
+/// cpu).
+fn turn_rtt(t: &'static dyn Turn, rounds: u32, cpus: (usize, usize)) -> (f64, f64) {
+    let cpu_before = cpu_us();
     pin_to(cpus.0);
     let child = fork(move || {
         pin_to(cpus.1);
@@ -106,7 +126,7 @@ fn turn_rtt(t: &'static dyn Turn, rounds: u32, cpus: (usize, usize)) -> f64 {
     let rtt = start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
     reap(child);
     unpin();
-    rtt
+    (rtt, (cpu_us() - cpu_before) / f64::from(rounds))
 }
 
 /// Round trip time in µs over a pair of pipes.
@@ -150,6 +170,20 @@ fn pipe_rtt(rounds: u32, cpus: (usize, usize)) -> f64 {
     rtt
 }
 
+/// One line per name: the median of its samples, in µs.
+fn medians(names: &[&str], samples: &[Vec<f64>]) -> Vec<Line> {
+    names
+        .iter()
+        .zip(samples)
+        .map(|(name, s)| Line {
+            name: name.to_string(),
+            value: median(s),
+            unit: "µs",
+            extra: String::new(),
+        })
+        .collect()
+}
+
 pub fn run() {
     let futex: &'static FutexTurn = boxed(FutexTurn {
         turn: shmsync::futex::ShmMutex::new(0),
@@ -183,30 +217,35 @@ pub fn run() {
         ),
     ] {
         let mut samples = vec![Vec::new(); rows.len()];
+        let mut cpu = vec![Vec::new(); rows.len()];
         for rep in 0..=REPS {
             for (i, (_, turn)) in rows.iter().enumerate() {
-                let rtt = match turn {
+                let (rtt, used) = match turn {
                     Some(t) => turn_rtt(*t, rounds, cpus),
-                    None => pipe_rtt(rounds, cpus),
+                    None => (pipe_rtt(rounds, cpus), f64::NAN),
                 };
                 if rep > 0 {
                     samples[i].push(rtt);
+                    cpu[i].push(used);
                 }
             }
         }
-        let lines: Vec<Line> = rows
-            .iter()
-            .zip(&samples)
-            .map(|((name, _), s)| Line {
-                name: name.to_string(),
-                value: median(s),
-                unit: "µs",
-                extra: String::new(),
-            })
-            .collect();
+        let names: Vec<&str> = rows.iter().map(|(name, _)| *name).collect();
+        let lines = medians(&names, &samples);
+        // The pipe pair has no CPU figure.
+        let cpu_lines = medians(&names[..names.len() - 1], &cpu);
         print_section(
             &format!("Condvar ping-pong round trip, {label}"),
             &lines,
+            &[
+                ("futex ShmCondvar (default)", "raw futex turn word"),
+                ("pthread ShmCondvar", "raw futex turn word"),
+                ("pthread ShmCondvar", "raw pthread mutex + cond"),
+            ],
+        );
+        print_section(
+            &format!("Condvar ping-pong, CPU time of both sides per round trip, {label}"),
+            &cpu_lines,
             &[
                 ("futex ShmCondvar (default)", "raw futex turn word"),
                 ("pthread ShmCondvar", "raw futex turn word"),

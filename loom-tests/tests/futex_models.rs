@@ -11,6 +11,8 @@
 extern crate shmsync_loom as shmsync;
 
 mod common;
+#[path = "condvar/dying_waiter.rs"]
+mod dying_waiter;
 
 use std::sync::TryLockError;
 use std::time::Duration;
@@ -208,4 +210,9 @@ fn death_between_unlock_and_wake_only_delays_the_sleeper() {
         assert!(s.m.lock().is_ok());
         victim.join().unwrap();
     });
+}
+
+#[test]
+fn a_notification_spent_on_a_waiter_that_dies_still_wakes_the_other() {
+    model(dying_waiter::a_notification_spent_on_a_dying_waiter);
 }

@@ -31,7 +31,7 @@ use crate::ShmSafe;
 /// Identifies a shmsync segment.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
 /// Bumped whenever the header or a primitive's shared layout changes.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// How long a segment that is still all zero may stay so before it is called garbage: the
 /// creator writes the header right after sizing the segment.

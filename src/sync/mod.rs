@@ -86,8 +86,10 @@ impl MakeModel for native::AtomicU64 {}
 /// How a wait on a shared word ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
-    /// Woken, interrupted by a signal, or the word no longer held the expected value.
+    /// Woken by a wake call on the word (the waker took this sleeper off the queue).
     Woken,
+    /// Interrupted by a signal, or the word no longer held the expected value.
+    Early,
     /// The deadline passed.
     TimedOut,
 }
@@ -95,6 +97,9 @@ pub(crate) enum Wake {
 native_only! {
     pub(crate) use self::cell::{Access, DataCell};
     pub(crate) use self::native::{AtomicU32, AtomicU64};
+
+    /// A memory fence.
+    pub(crate) use core::sync::atomic::fence;
 
     /// Bounded exponential back-off for spinning before sleeping: a few rounds of `pause`
     /// (2, 4, 8), then up to seven `sched_yield`s, then it says stop.
@@ -116,3 +121,5 @@ pub(crate) use self::native::word;
 pub use self::loom::Deadline;
 #[cfg(shmsync_loom)]
 pub(crate) use self::loom::{liveness, word, Access, AtomicU32, AtomicU64, DataCell, SpinWait};
+#[cfg(shmsync_loom)]
+pub(crate) use ::loom::sync::atomic::fence;

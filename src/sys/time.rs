@@ -70,6 +70,14 @@ impl Deadline {
         }
     }
 
+    /// This time in milliseconds, modulo 2^32: a coarse stamp that other processes of the
+    /// same clock compare by wrapping difference.
+    // Used by the futex condvar, which neither other Unixes nor the loom model build on it.
+    #[allow(dead_code)]
+    pub(crate) fn millis(self) -> u32 {
+        (self.secs.wrapping_mul(1000) + self.nanos / 1_000_000) as u32
+    }
+
     /// The deadline as a `timespec` for the kernel or libc.
     pub(crate) fn as_timespec(self) -> libc::timespec {
         libc::timespec {

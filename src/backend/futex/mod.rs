@@ -258,6 +258,6 @@ impl RawFutexMutex {
 /// The futex backend's condition variable: a shared futex sequence counter.
 pub type RawFutexCondvar = crate::backend::seq_condvar::SeqCondvar<RawFutexMutex>;
 
-const _: () = assert!(MODELLED || core::mem::size_of::<RawFutexCondvar>() <= 8);
+const _: () = assert!(MODELLED || core::mem::size_of::<RawFutexCondvar>() <= 12);
 const _: () =
     assert!(MODELLED || core::mem::size_of::<crate::generic::ShmMutex<(), RawFutexMutex>>() == 12);

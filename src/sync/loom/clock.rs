@@ -76,6 +76,11 @@ impl Deadline {
         }
     }
 
+    /// This time in simulated milliseconds, modulo 2^32.
+    pub(crate) fn millis(self) -> u32 {
+        self.at as u32
+    }
+
     /// Moves the clock to this deadline: it has passed.
     pub(crate) fn expire(self) {
         CLOCK.fetch_max(self.at, Ordering::Relaxed);

@@ -23,8 +23,8 @@ use crate::sync::{Ordering, Wake};
 #[derive(Default)]
 pub(super) struct Table {
     next_ticket: u64,
-    /// (address of the word, ticket) of every sleeper.
-    sleepers: Vec<(usize, u64)>,
+    /// (address of the word, ticket, tags) of every sleeper, oldest first.
+    sleepers: Vec<(usize, u64, u32)>,
     /// Tickets woken but not yet returned.
     woken: Vec<u64>,
     /// Bit `pid` set once simulated process `pid` has died.
@@ -59,12 +59,28 @@ fn key(word: &AtomicU32) -> usize {
     word as *const AtomicU32 as usize
 }
 
+/// Every tag: what [`wait`] sleeps with.
+pub(crate) const ANY_TAG: u32 = u32::MAX;
+
 /// Sleeps while `word` holds `expected`, until woken or `deadline` passes (see the module
 /// docs for what passing means here).
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> Wake {
+    wait_tagged(word, expected, deadline, ANY_TAG)
+}
+
+/// [`wait`], sleeping with the tags `tag`, which [`wake_tagged`] selects on.
+pub(crate) fn wait_tagged(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Deadline>,
+    tag: u32,
+) -> Wake {
     let mut table = lock();
+    // The kernel's full barrier before it reads the word (`smp_mb` in `futex_wait`), which
+    // callers that count their sleepers rely on.
+    loom::sync::atomic::fence(Ordering::SeqCst);
     if word.load(Ordering::Relaxed) != expected {
-        return Wake::Woken;
+        return Wake::Early;
     }
     let check = (key(word), expected, table.dead);
     match deadline {
@@ -80,7 +96,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
     }
     let ticket = table.next_ticket;
     table.next_ticket += 1;
-    table.sleepers.push((key(word), ticket));
+    table.sleepers.push((key(word), ticket, tag));
     loop {
         table = TABLE
             .1
@@ -91,7 +107,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
             return Wake::Woken;
         }
         if deadline.is_some() && table.dead != check.2 {
-            table.sleepers.retain(|&(_, t)| t != ticket);
+            table.sleepers.retain(|&(_, t, _)| t != ticket);
             LAST_CHECK.with(|last| last.set(Some((check.0, check.1, table.dead))));
             return Wake::TimedOut;
         }
@@ -100,13 +116,26 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
 
 /// Wakes up to `count` waiters of `word`; returns how many were woken.
 pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
-    let mut table = lock();
+    wake_tagged(word, count, ANY_TAG)
+}
+
+/// Wakes up to `count` waiters of `word` that sleep with one of the tags `tag`, oldest first;
+/// returns how many were woken.
+pub(crate) fn wake_tagged(word: &AtomicU32, count: i32, tag: u32) -> usize {
+    wake_locked(&mut lock(), word, count, tag)
+}
+
+fn wake_locked(table: &mut Table, word: &AtomicU32, count: i32, tag: u32) -> usize {
     let mut woken = 0;
     while woken < count as usize {
-        let Some(i) = table.sleepers.iter().position(|&(k, _)| k == key(word)) else {
+        let Some(i) = table
+            .sleepers
+            .iter()
+            .position(|&(k, _, t)| k == key(word) && t & tag != 0)
+        else {
             break;
         };
-        let (_, ticket) = table.sleepers.remove(i);
+        let (_, ticket, _) = table.sleepers.remove(i);
         table.woken.push(ticket);
         woken += 1;
     }

@@ -12,6 +12,20 @@ use crate::sys::time::Deadline;
 /// CLOCK_MONOTONIC). Returns early on a signal or a spurious wake: callers re-check their
 /// condition and call again with the same deadline.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> Wake {
+    wait_tagged(word, expected, deadline, ANY_TAG)
+}
+
+/// Every tag: what [`wait`] sleeps with, and what plain wakes match.
+pub(crate) const ANY_TAG: u32 = libc::FUTEX_BITSET_MATCH_ANY as u32;
+
+/// [`wait`], sleeping with the tags `tag` (a nonzero futex bitset): [`wake_tagged`] wakes
+/// only sleepers whose tags it names; [`wake`] wakes any sleeper.
+pub(crate) fn wait_tagged(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Deadline>,
+    tag: u32,
+) -> Wake {
     let ts = deadline.map(Deadline::as_timespec);
     let ts_ptr = ts
         .as_ref()
@@ -26,7 +40,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
             expected,
             ts_ptr,
             core::ptr::null::<u32>(),
-            libc::FUTEX_BITSET_MATCH_ANY,
+            tag,
         )
     };
     if rc == 0 {
@@ -34,7 +48,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
     }
     match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::ETIMEDOUT) => Wake::TimedOut,
-        Some(libc::EAGAIN) | Some(libc::EINTR) => Wake::Woken,
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Wake::Early,
         other => crate::sys::error::bug("futex(FUTEX_WAIT_BITSET)", other.unwrap_or(0)),
     }
 }
@@ -47,16 +61,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
 pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it reads and writes no memory.
     let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
-    if rc >= 0 {
-        return rc as usize;
-    }
-    let err = std::io::Error::last_os_error();
-    assert_eq!(
-        err.raw_os_error(),
-        Some(libc::EFAULT),
-        "futex(FUTEX_WAKE) failed: {err}"
-    );
-    0
+    woken("futex(FUTEX_WAKE)", rc)
 }
 
 /// Wakes one waiter of `word`; returns whether one was woken.
@@ -70,4 +75,37 @@ pub(crate) fn wake_one(word: &AtomicU32) -> bool {
 #[inline]
 pub(crate) fn wake_all(word: &AtomicU32) -> usize {
     wake(word, i32::MAX)
+}
+
+/// Wakes up to `count` sleepers of `word` that sleep with one of the tags `tag` (see
+/// [`wait_tagged`]); returns how many were woken. `EFAULT` counts as nobody, as for [`wake`].
+#[cfg_attr(shmsync_loom, allow(dead_code))]
+pub(crate) fn wake_tagged(word: &AtomicU32, count: i32, tag: u32) -> usize {
+    // SAFETY: FUTEX_WAKE_BITSET only uses the address as a key; it reads and writes no memory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE_BITSET,
+            count,
+            core::ptr::null::<libc::timespec>(),
+            core::ptr::null::<u32>(),
+            tag,
+        )
+    };
+    woken("futex(FUTEX_WAKE_BITSET)", rc)
+}
+
+/// What a wake system call's result `rc` says about how many it woke; `EFAULT` is nobody.
+fn woken(call: &str, rc: libc::c_long) -> usize {
+    if rc >= 0 {
+        return rc as usize;
+    }
+    let err = std::io::Error::last_os_error();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EFAULT),
+        "{call} failed: {err}"
+    );
+    0
 }
