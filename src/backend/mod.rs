@@ -85,39 +85,6 @@ native_only! {
     pub(crate) mod pthread;
 }
 
-with_futex! {
-    /// A seeded bug's switch, for the loom models to catch (on only with the `test-hooks` feature
-    /// and only when a test turns it on; one per bug, for the whole process).
-    pub(crate) struct Seeded {
-        #[cfg(feature = "test-hooks")]
-        on: std::sync::atomic::AtomicBool,
-    }
-
-    impl Seeded {
-        pub(crate) const fn new() -> Seeded {
-            Seeded {
-                #[cfg(feature = "test-hooks")]
-                on: std::sync::atomic::AtomicBool::new(false),
-            }
-        }
-
-        /// Whether the bug is on (never, without the `test-hooks` feature).
-        #[inline]
-        pub(crate) fn is_on(&self) -> bool {
-            #[cfg(feature = "test-hooks")]
-            return self.on.load(std::sync::atomic::Ordering::Relaxed);
-            #[cfg(not(feature = "test-hooks"))]
-            false
-        }
-
-        /// Turns the bug on or off.
-        #[cfg(feature = "test-hooks")]
-        pub(crate) fn set(&self, on: bool) {
-            self.on.store(on, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
 /// Identifies a backend in a segment header and a layout fingerprint.
 ///
 /// # Examples

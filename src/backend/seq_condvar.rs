@@ -199,4 +199,4 @@ impl<M> SeqCondvar<M> {
 
 /// The seeded bug for the loom models to catch: a `notify_one` that woke one of several
 /// waiters leaves the untimed sleepers asleep.
-pub(crate) static SKIP_HERD: crate::backend::Seeded = crate::backend::Seeded::new();
+pub(crate) static SKIP_HERD: crate::backend::Mutant = crate::backend::Mutant::new();

@@ -241,3 +241,17 @@ impl Rng {
         self.next_u64() as u8
     }
 }
+
+/// Asserts that `m`, a non-robust C mutex whose holder died, stays locked: timed attempts
+/// time out with `WouldBlock` (never hang), and so does a plain try.
+pub fn assert_stays_locked<T: shmsync::ShmSafe>(m: &shmsync::interop::CMutex<T>) {
+    use std::sync::TryLockError;
+    for _ in 0..3 {
+        let attempt = m.try_lock_for(Duration::from_millis(20)).unwrap();
+        assert!(matches!(attempt, Err(TryLockError::WouldBlock)));
+    }
+    assert!(matches!(
+        m.try_lock().unwrap(),
+        Err(TryLockError::WouldBlock)
+    ));
+}
